@@ -1,0 +1,53 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both create .venv when it is missing; nothing has to be installed by hand.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: demo test install-dev system-deps lint typecheck pytest docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependency list changes.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+install-dev: $(VENV)/.installed-dev
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+demo: $(VENV)/.installed
+	$(BIN)/python examples/hash_files.py
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no test: that is a broken run, not a pass.
+pytest: install-dev system-deps
+	$(BIN)/python -m pytest
+
+docs: install-dev
+	$(BIN)/mkdocs build --strict --site-dir $(VENV)/site
+
+test: lint typecheck pytest docs
+
+bench: install-dev
+	$(BIN)/python benchmarks/bench_batch.py
+
+clean:
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

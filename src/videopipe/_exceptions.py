@@ -1,0 +1,194 @@
+"""The exceptions videopipe raises, all under one root.
+
+```
+VideopipeError
+├── ConfigurationError   (also ValueError)
+├── MissingDependency    (also ImportError)
+├── Cancelled            an item that never started because its batch was stopped
+├── MediaError           .path; a bad input file, or FFmpeg itself
+│   ├── FFmpegNotFound
+│   ├── InputNotFound    (also FileNotFoundError)
+│   ├── EmptyInput
+│   ├── NotAVideo
+│   ├── CorruptMedia
+│   └── NoAudioTrack
+├── StageError           .stage, .item_key; the original error in __cause__
+├── StorageError         the driver's error in __cause__
+│   ├── StoreClosed
+│   └── NotFound         (also KeyError)
+└── ProviderError        .status_code
+    ├── RateLimited      .retry_after
+    ├── ProviderTimeout  (also TimeoutError)
+    └── BudgetExceeded
+```
+
+Every class's docstring is its default message, so a bare `raise StoreClosed`
+still explains itself. A failed item in a batch is a value (`Err`), not a raised
+exception: these classes are what `Err.error` holds.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = [
+    "BudgetExceeded",
+    "Cancelled",
+    "ConfigurationError",
+    "CorruptMedia",
+    "EmptyInput",
+    "FFmpegNotFound",
+    "InputNotFound",
+    "MediaError",
+    "MissingDependency",
+    "NoAudioTrack",
+    "NotAVideo",
+    "NotFound",
+    "ProviderError",
+    "ProviderTimeout",
+    "RateLimited",
+    "StageError",
+    "StorageError",
+    "StoreClosed",
+    "VideopipeError",
+]
+
+
+class VideopipeError(Exception):
+    """Something went wrong in videopipe."""
+
+    def __init__(self, message: str | None = None, *args: Any) -> None:
+        if message is None:
+            message = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
+        super().__init__(message, *args)
+
+    @property
+    def message(self) -> str:
+        """The human-readable message."""
+        return str(self.args[0])
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only arguments, which the default pickling
+        # (``cls(*args)``) would drop; errors cross process boundaries in workers.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[VideopipeError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigurationError(VideopipeError, ValueError):
+    """The configuration is invalid."""
+
+
+class MissingDependency(VideopipeError, ImportError):
+    """An optional dependency is not installed.
+
+    Raised with the exact `pip install` line that fixes it.
+    """
+
+    def __init__(self, package: str, *, extra: str, feature: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the {package!r} package, which is not installed. "
+            f"Install it with: pip install 'videopipe[{extra}]'"
+        )
+
+
+class Cancelled(VideopipeError):
+    """The item never started: its batch was stopped first. Run it again to resume."""
+
+
+class MediaError(VideopipeError):
+    """The media file could not be processed."""
+
+    def __init__(self, message: str | None = None, *, path: str | os.PathLike[str] | None = None):
+        self.path = None if path is None else os.fspath(path)
+        super().__init__(message)
+
+
+class FFmpegNotFound(MediaError):
+    """FFmpeg not found: install the `imageio-ffmpeg` package, put `ffmpeg` on PATH, or set VIDEOPIPE_FFMPEG to its path."""  # noqa: E501
+
+
+class InputNotFound(MediaError, FileNotFoundError):
+    """The input file does not exist."""
+
+
+class EmptyInput(MediaError):
+    """The input file is empty (0 bytes)."""
+
+
+class NotAVideo(MediaError):
+    """The input file is not a video: no video stream was found in it."""
+
+
+class CorruptMedia(MediaError):
+    """The input file is corrupt or truncated and cannot be decoded."""
+
+
+class NoAudioTrack(MediaError):
+    """The video has no audio track."""
+
+
+class StageError(VideopipeError):
+    """A pipeline stage failed; the original error is in `__cause__`."""
+
+    def __init__(self, message: str | None = None, *, stage: str, item_key: str | None = None):
+        self.stage = stage
+        self.item_key = item_key
+        super().__init__(message)
+
+
+class StorageError(VideopipeError):
+    """The store failed; the driver's error is in `__cause__`."""
+
+
+class StoreClosed(StorageError):
+    """The store is closed: open a new one with `open_store()`."""
+
+
+class NotFound(StorageError, KeyError):
+    """No such record in the store."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a message reads better unquoted.
+        return self.message
+
+
+class ProviderError(VideopipeError):
+    """The AI provider returned an error."""
+
+    def __init__(self, message: str | None = None, *, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class RateLimited(ProviderError):
+    """The AI provider rate-limited the request (HTTP 429); it is retried after a delay."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = 429,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status_code=status_code)
+
+
+class ProviderTimeout(ProviderError, TimeoutError):
+    """The AI provider did not answer in time."""
+
+
+class BudgetExceeded(ProviderError):
+    """The spending budget would be exceeded; the item can be resumed with a larger budget."""

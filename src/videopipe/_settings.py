@@ -1,0 +1,112 @@
+"""Settings read from the environment (the variables of the worker's deployment table)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "redact_url"]
+
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+
+
+class Settings(BaseSettings):
+    """videopipe's configuration, read from environment variables (and an optional `.env` file).
+
+    Every field is read from the environment variable of the same name in upper
+    case (`DATABASE_URL`, `OPENAI_API_KEY`, ...). Keyword arguments override the
+    environment:
+
+    ```python
+    settings = Settings(data_dir="/srv/videos", vision_max_concurrent=8)
+    ```
+
+    Secrets are `pydantic.SecretStr`: the API key never appears in a `repr`, a
+    log line or an error message; call `.get_secret_value()` where the real
+    value is needed.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    database_url: str = Field(
+        default="sqlite:///videopipe.db",
+        description="Where the store lives: `sqlite:///path.db`, `postgresql://…` or `memory://`.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="API key for the OpenAI (or OpenAI-compatible) provider."
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible server (vLLM, Ollama, LocalAI, ...).",
+    )
+    data_dir: Path = Field(
+        default=Path("data"),
+        description=(
+            "Root of the file layout (`uploads/`, `processed/{id}/`, `subs/`, `frames/{id}/`). "
+            "The reference container sets `DATA_DIR=/app/data`."
+        ),
+    )
+    worker_poll_ms: int = Field(
+        default=1500, gt=0, description="Idle polling interval of a worker, in milliseconds."
+    )
+    worker_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts per job before it goes to the dead-letter queue."
+    )
+    log_level: LogLevel = Field(default="INFO", description="Logging level.")
+    worker_dev_http: bool = Field(
+        default=False, description="Serve `/healthz`, `/jobs/peek`, `/stats` and `/metrics`."
+    )
+    worker_http_port: int = Field(
+        default=8000, ge=0, le=65535, description="Port of the worker's HTTP endpoints."
+    )
+    vision_max_concurrent: int = Field(
+        default=5, ge=1, description="Most vision calls in flight at once, across the process."
+    )
+    ffmpeg: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VIDEOPIPE_FFMPEG", "ffmpeg"),
+        description="FFmpeg binary; by default `ffmpeg` on PATH, then imageio-ffmpeg's.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "database_url" else value
+
+    @property
+    def log_level_number(self) -> int:
+        """The numeric `logging` level of `log_level`."""
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+def redact_url(url: str) -> str:
+    """Return `url` with any password replaced by `***`, for logs and error messages.
+
+    Examples:
+        >>> redact_url("postgresql://app:s3cret@db:5432/videos")
+        'postgresql://app:***@db:5432/videos'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

@@ -1,0 +1,46 @@
+"""The one bridge from synchronous code to videopipe's async implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+import anyio.from_thread
+
+__all__ = ["run_blocking"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def run_blocking(
+    fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """Run the async function `fn` to completion from synchronous code.
+
+    In a script or the CLI this starts an event loop. Inside a running loop
+    (Jupyter, an async web app calling sync code) it runs `fn` on a new loop in
+    a worker thread instead, so it never fails with "event loop is already
+    running" and needs no `nest_asyncio`. Anything `fn` opens (a store, an HTTP
+    client) must therefore be opened inside `fn`: a resource bound to the
+    notebook's loop cannot be used from the other one.
+
+    Args:
+        fn: The coroutine function to run.
+        *args: Positional arguments for `fn`.
+        **kwargs: Keyword arguments for `fn`.
+
+    Returns:
+        What `fn` returns.
+    """
+    call = functools.partial(fn, *args, **kwargs)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(call)
+    with anyio.from_thread.start_blocking_portal() as portal:
+        result: R = portal.call(call)
+    return result

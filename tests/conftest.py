@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Tests never read the developer's real configuration or write into the checkout."""
+    for name in (
+        "DATABASE_URL",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "DATA_DIR",
+        "WORKER_POLL_MS",
+        "WORKER_MAX_ATTEMPTS",
+        "LOG_LEVEL",
+        "WORKER_DEV_HTTP",
+        "WORKER_HTTP_PORT",
+        "VISION_MAX_CONCURRENT",
+        "VIDEOPIPE_FFMPEG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    logging.getLogger("videopipe").setLevel(logging.NOTSET)

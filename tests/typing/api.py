@@ -1,0 +1,47 @@
+"""Checked by mypy, never run: pins the public generics so a refactor cannot loosen them."""
+
+from __future__ import annotations
+
+from typing import assert_type
+
+import anyio
+
+import videopipe as vp
+
+
+async def double(x: int) -> int:
+    return 2 * x
+
+
+async def check_process_batch() -> None:
+    results = await vp.process_batch([1, 2, 3], double, concurrency=2)
+    assert_type(results, list[vp.Ok[int] | vp.Err])
+    for r in results:
+        if isinstance(r, vp.Ok):
+            assert_type(r.value, int)
+        else:
+            assert_type(r.error, Exception)
+        match r:
+            case vp.Ok(value):
+                assert_type(value, int)
+            case vp.Err(error):
+                assert_type(error, Exception)
+
+
+async def check_stream_batch() -> None:
+    async with vp.stream_batch(range(3), double, stop=anyio.Event()) as stream:
+        async for index, result in stream:
+            assert_type(index, int)
+            assert_type(result, vp.Ok[int] | vp.Err)
+
+
+def check_blocking() -> None:
+    assert_type(vp.process_batch_blocking([1], double), list[vp.Ok[int] | vp.Err])
+    assert_type(vp.run_blocking(double, 2), int)
+
+
+def check_progress(p: vp.Progress) -> None:
+    done, total, failed = p
+    assert_type(done, int)
+    assert_type(total, int | None)
+    assert_type(failed, int)
