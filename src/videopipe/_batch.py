@@ -164,7 +164,9 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, RateLimited | ProviderTimeout | httpx.TransportError):
         return True
     if isinstance(exc, ProviderError):
-        return _retryable_status(exc.status_code)
+        if exc.status_code is not None:
+            return _retryable_status(exc.status_code)
+        return exc.__cause__ is not None and is_retryable(exc.__cause__)
     if isinstance(exc, httpx.HTTPStatusError):
         return _retryable_status(exc.response.status_code)
     openai = sys.modules.get("openai")  # an openai error implies the SDK is imported

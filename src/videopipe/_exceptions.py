@@ -19,6 +19,7 @@ VideopipeError
 └── ProviderError        .status_code
     ├── RateLimited      .retry_after
     ├── ProviderTimeout  (also TimeoutError)
+    ├── MalformedResponse
     └── BudgetExceeded
 ```
 
@@ -40,6 +41,7 @@ __all__ = [
     "EmptyInput",
     "FFmpegNotFound",
     "InputNotFound",
+    "MalformedResponse",
     "MediaError",
     "MissingDependency",
     "NoAudioTrack",
@@ -188,6 +190,10 @@ class RateLimited(ProviderError):
 
 class ProviderTimeout(ProviderError, TimeoutError):
     """The AI provider did not answer in time."""
+
+
+class MalformedResponse(ProviderError):
+    """The AI provider's answer could not be parsed into the expected structure."""
 
 
 class BudgetExceeded(ProviderError):

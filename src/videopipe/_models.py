@@ -1,0 +1,391 @@
+"""The records videopipe stores: videos, stage runs, stage outputs, usage, jobs and batches.
+
+IDs are deterministic (`{video_id}_scene_{i:03d}`, `{video_id}_frame_{i:03d}`,
+`{video_id}_segment_{i:03d}`, `{frame_id}_caption`), so every write is an
+upsert by ID and running a stage twice leaves one copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ._exceptions import ConfigurationError
+
+__all__ = [
+    "Batch",
+    "BatchItem",
+    "BatchResults",
+    "BatchState",
+    "BatchStatus",
+    "Embedding",
+    "Frame",
+    "FrameCaption",
+    "Job",
+    "JobStatus",
+    "QueueStats",
+    "Scene",
+    "SearchHit",
+    "StageRun",
+    "StageStatus",
+    "TranscriptSegment",
+    "Usage",
+    "UsageSummary",
+    "Video",
+    "VideoStatus",
+    "caption_id",
+    "frame_id",
+    "scene_id",
+    "segment_id",
+    "text_hash",
+    "utcnow",
+    "validate_id",
+]
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def validate_id(value: str, *, what: str = "id") -> str:
+    """Check that `value` is a safe ID: it can never escape `DATA_DIR` or break a file name.
+
+    A safe ID is 1 to 128 characters of ASCII letters, digits, `_`, `.` and `-`,
+    starting with a letter or digit, and never `..`-like path parts.
+
+    Raises:
+        ConfigurationError: The ID is unsafe; the message says what is allowed.
+    """
+    if not isinstance(value, str) or not _ID.fullmatch(value) or ".." in value:
+        raise ConfigurationError(
+            f"invalid {what} {value!r}: use 1-128 ASCII letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit, and no '..'"
+        )
+    return value
+
+
+def scene_id(video_id: str, index: int) -> str:
+    """The ID of scene `index` of a video."""
+    return f"{video_id}_scene_{index:03d}"
+
+
+def frame_id(video_id: str, index: int) -> str:
+    """The ID of the representative frame of scene `index`."""
+    return f"{video_id}_frame_{index:03d}"
+
+
+def segment_id(video_id: str, index: int) -> str:
+    """The ID of transcript segment `index`."""
+    return f"{video_id}_segment_{index:03d}"
+
+
+def caption_id(frame: str) -> str:
+    """The ID of a frame's caption."""
+    return f"{frame}_caption"
+
+
+def text_hash(text: str) -> str:
+    """The content hash that identifies an embedded text (so identical texts are embedded once)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class VideoStatus(StrEnum):
+    """A video's lifecycle: `pending → processing → ready | failed`."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Video(_Record):
+    """A video known to the store."""
+
+    id: str
+    original_path: str
+    normalized_path: str | None = None
+    audio_path: str | None = None
+    duration_sec: float | None = None
+    width: int | None = None
+    height: int | None = None
+    has_audio: bool | None = None
+    status: VideoStatus = VideoStatus.PENDING
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        return validate_id(value, what="video id")
+
+
+class StageStatus(StrEnum):
+    """A stage run's outcome."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class StageRun(_Record):
+    """One stage's latest run for one video; its completion is what makes re-runs resume."""
+
+    video_id: str
+    stage: str
+    status: StageStatus
+    attempt: int = 1
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    duration_sec: float | None = None
+    error: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+    """A small summary of the output (counts, skip reason), for reports."""
+
+
+class Scene(_Record):
+    """A scene: the span between two detected cuts."""
+
+    id: str
+    video_id: str
+    idx: int
+    t_start: float
+    t_end: float
+
+
+class Frame(_Record):
+    """The representative frame of a scene."""
+
+    id: str
+    video_id: str
+    scene_id: str
+    idx: int
+    t: float
+    path: str
+    phash: str
+    duplicate_of: str | None = None
+    """The ID of an earlier, near-identical frame; vision skips duplicates."""
+
+
+class TranscriptSegment(_Record):
+    """A timestamped piece of the transcript."""
+
+    id: str
+    video_id: str
+    idx: int
+    t_start: float
+    t_end: float
+    text: str
+
+
+class FrameCaption(_Record):
+    """What the vision model saw in a frame."""
+
+    id: str
+    video_id: str
+    frame_id: str
+    t: float
+    caption: str
+    entities: list[str] = Field(default_factory=list)
+    ocr_text: str = ""
+    controls: list[str] = Field(default_factory=list)
+    model: str | None = None
+    error: str | None = None
+    """Set when the frame could not be analysed; the video still completes."""
+
+
+EmbeddingKind = Literal["segment", "caption"]
+
+
+class Embedding(_Record):
+    """A vector for a segment's or a caption's text, tagged with the model that made it."""
+
+    owner_id: str
+    """The segment or caption ID."""
+    video_id: str
+    kind: EmbeddingKind
+    model: str
+    vector: list[float]
+    text_hash: str
+
+    @property
+    def dimension(self) -> int:
+        """The vector's length."""
+        return len(self.vector)
+
+
+class SearchHit(_Record):
+    """One search result: a transcript segment or a frame caption, with where it is in the video."""
+
+    kind: EmbeddingKind
+    id: str
+    video_id: str
+    text: str
+    t_start: float
+    t_end: float
+    score: float
+    frame_path: str | None = None
+
+
+class Usage(_Record):
+    """What one stage spent with a provider, for cost accounting."""
+
+    video_id: str
+    stage: str
+    provider: str
+    model: str
+    job_id: str | None = None
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    audio_seconds: float = 0.0
+    images: int = 0
+    texts: int = 0
+    cost_usd: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageSummary(_Record):
+    """Usage added up over videos, jobs or batches."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    audio_seconds: float = 0.0
+    images: int = 0
+    texts: int = 0
+    cost_usd: float = 0.0
+
+    @classmethod
+    def of(cls, rows: list[Usage]) -> UsageSummary:
+        """Add up `rows`."""
+        return cls(
+            requests=sum(r.requests for r in rows),
+            input_tokens=sum(r.input_tokens for r in rows),
+            output_tokens=sum(r.output_tokens for r in rows),
+            audio_seconds=sum(r.audio_seconds for r in rows),
+            images=sum(r.images for r in rows),
+            texts=sum(r.texts for r in rows),
+            cost_usd=sum(r.cost_usd for r in rows),
+        )
+
+
+class JobStatus(StrEnum):
+    """A job's lifecycle: `pending → processing → done`, failures back to `pending`, then `dead`."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class Job(_Record):
+    """A unit of work in the durable queue: process one video."""
+
+    id: str
+    video_id: str
+    queue: str = "default"
+    priority: int = 0
+    status: JobStatus = JobStatus.PENDING
+    attempts: int = 0
+    max_attempts: int = 3
+    run_after: datetime = Field(default_factory=utcnow)
+    lease_expires_at: datetime | None = None
+    worker_id: str | None = None
+    last_error: str | None = None
+    batch_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class QueueStats(_Record):
+    """The queue at a glance: counts per status, queue lag, failures."""
+
+    counts: dict[str, int]
+    """Jobs per status; every status is present."""
+    oldest_pending_age_sec: float | None
+    """Age of the oldest runnable pending job: the queue lag."""
+    failed_attempts: int
+    """Jobs that failed at least once (attempts used beyond success)."""
+
+
+class BatchState(StrEnum):
+    """A batch's lifecycle: `created → running → completed | failed | cancelled`."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Batch(_Record):
+    """A group of jobs created together."""
+
+    id: str
+    total: int
+    created_at: datetime = Field(default_factory=utcnow)
+    cancelled: bool = False
+
+
+class BatchStatus(_Record):
+    """A batch's progress."""
+
+    id: str
+    state: BatchState
+    total: int
+    done: int
+    failed: int
+    pending: int
+    processing: int
+    cancelled: int
+    created_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def percentage(self) -> float:
+        """Finished items (done, failed or cancelled) as a percentage of the total."""
+        if self.total == 0:
+            return 100.0
+        return 100.0 * (self.done + self.failed + self.cancelled) / self.total
+
+
+class BatchItem(_Record):
+    """One item of a batch's results."""
+
+    job_id: str
+    video_id: str
+    original_path: str | None
+    status: JobStatus
+    attempts: int
+    error: str | None = None
+
+
+class BatchResults(_Record):
+    """A batch's summary and per-item results."""
+
+    batch_id: str
+    state: BatchState
+    total: int
+    successful: int
+    failed: int
+    items: list[BatchItem]
+
+    @property
+    def failures(self) -> list[BatchItem]:
+        """The items that failed (dead), with their errors."""
+        return [i for i in self.items if i.status is JobStatus.DEAD]

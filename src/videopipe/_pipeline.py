@@ -1,0 +1,810 @@
+"""`Pipeline`: run a video through its stages as a graph, resuming where it stopped."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+import anyio
+import anyio.to_thread
+
+from ._batch import Err, Ok, process_batch
+from ._exceptions import (
+    ConfigurationError,
+    EmptyInput,
+    InputNotFound,
+    MediaError,
+    NotFound,
+    StageError,
+)
+from ._models import (
+    StageRun,
+    StageStatus,
+    Usage,
+    UsageSummary,
+    Video,
+    VideoStatus,
+    utcnow,
+    validate_id,
+)
+from ._settings import Settings
+from ._sync import run_blocking
+
+if TYPE_CHECKING:
+    from .providers import Provider
+    from .storage import Store
+
+__all__ = [
+    "Pipeline",
+    "Stage",
+    "StageContext",
+    "StageOutcome",
+    "StageSkipped",
+    "VideoPaths",
+    "VideoResult",
+    "default_provider",
+    "video_id_for",
+]
+
+logger = logging.getLogger("videopipe.pipeline")
+
+
+class Stage(Protocol):
+    """**Protocol:** one step of a pipeline.
+
+    A stage has a unique `name`, the names of the stages it `requires`, and an
+    async `run(ctx)` whose return value is handed to the stages that require it
+    (as `ctx.inputs[name]`). A stage may also define `async load(ctx)`, which
+    rebuilds that output from the store when the stage is already complete and
+    is skipped on a re-run; without `load`, a completed stage's output on a
+    re-run is the JSON `detail` its run recorded (its return value, when that
+    was a `dict`).
+
+    Examples:
+        ```python
+        class WordCount:
+            name = "word_count"
+            requires = ("transcribe",)
+
+            async def run(self, ctx: vp.StageContext) -> dict[str, int]:
+                segments = await ctx.store.list_segments(ctx.video.id)
+                return {"words": sum(len(s.text.split()) for s in segments)}
+
+
+        pipeline = vp.Pipeline.default(store=store).add(WordCount())
+        ```
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    @property
+    def name(self) -> str:
+        """The stage's unique name."""
+        ...
+
+    @property
+    def requires(self) -> Sequence[str]:
+        """Names of the stages whose outputs this one needs."""
+        ...
+
+    async def run(self, ctx: StageContext) -> Any:
+        """Do the stage's work for `ctx.video`; the return value is the stage's output."""
+        ...
+
+
+class StageSkipped(Exception):
+    """Raised by a stage (through `ctx.skip(reason)`) that has nothing to do for this video.
+
+    The stage is recorded as skipped with the reason, and the stages that
+    require it still run, with `None` as its output.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPaths:
+    """Where a video's files live under `DATA_DIR`.
+
+    The layout: `uploads/`, `processed/{id}/normalized.mp4`,
+    `processed/{id}/audio.wav`, `subs/{id}.srt`, `frames/{id}/scene_{i:03d}.jpg`.
+    The video ID is validated, so no path can escape `root`.
+    """
+
+    root: Path
+    video_id: str
+
+    @property
+    def uploads(self) -> Path:
+        """Where uploaded originals are kept."""
+        return self.root / "uploads"
+
+    @property
+    def processed(self) -> Path:
+        """The video's processed-files directory."""
+        return self.root / "processed" / self.video_id
+
+    @property
+    def normalized(self) -> Path:
+        """The normalized 720p/30 fps video."""
+        return self.processed / "normalized.mp4"
+
+    @property
+    def audio(self) -> Path:
+        """The 16 kHz mono WAV."""
+        return self.processed / "audio.wav"
+
+    @property
+    def srt(self) -> Path:
+        """The subtitles."""
+        return self.root / "subs" / f"{self.video_id}.srt"
+
+    @property
+    def frames(self) -> Path:
+        """The directory of the video's frames."""
+        return self.root / "frames" / self.video_id
+
+    def frame(self, index: int) -> Path:
+        """The JPEG of scene `index`'s representative frame."""
+        return self.frames / f"scene_{index:03d}.jpg"
+
+
+@dataclass
+class StageContext:
+    """What a stage gets to do its work.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    stage: str
+    """The running stage's name."""
+    video: Video
+    """The video, as of the start of the stage (see `update_video`)."""
+    store: Store
+    provider: Provider | None
+    settings: Settings
+    paths: VideoPaths
+    inputs: Mapping[str, Any]
+    """Outputs of the stages this one requires, by name."""
+    log: logging.LoggerAdapter[logging.Logger]
+    """A logger whose records carry the video ID and the stage name."""
+    job_id: str | None = None
+
+    def skip(self, reason: str) -> StageSkipped:
+        """Return the exception that skips this stage: `raise ctx.skip("no audio track")`."""
+        return StageSkipped(reason)
+
+    async def update_video(self, **changes: Any) -> Video:
+        """Update fields of the video record (for example `duration_sec`) and store it."""
+        video = self.video.model_copy(update={**changes, "updated_at": utcnow()})
+        self.video = await self.store.upsert_video(video)
+        return self.video
+
+    async def record_usage(
+        self,
+        *,
+        provider: str,
+        model: str,
+        requests: int = 0,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        audio_seconds: float = 0.0,
+        images: int = 0,
+        texts: int = 0,
+        cost_usd: float = 0.0,
+    ) -> None:
+        """Record what this stage spent with a provider."""
+        await self.store.record_usage(
+            Usage(
+                video_id=self.video.id,
+                stage=self.stage,
+                job_id=self.job_id,
+                provider=provider,
+                model=model,
+                requests=requests,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                audio_seconds=audio_seconds,
+                images=images,
+                texts=texts,
+                cost_usd=cost_usd,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StageOutcome:
+    """How one stage went in one run of the pipeline."""
+
+    status: StageStatus
+    """`done`, `skipped` or `failed`; `running` is never reported."""
+    resumed: bool = False
+    """`True` when the stage was already complete and was not run again."""
+    duration_sec: float = 0.0
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoResult:
+    """The outcome of running one video through a pipeline.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    video: Video
+    stages: Mapping[str, StageOutcome]
+    usage: UsageSummary
+    duration_sec: float
+
+    @property
+    def video_id(self) -> str:
+        """The video's ID."""
+        return self.video.id
+
+    @property
+    def status(self) -> VideoStatus:
+        """`ready` or `failed`."""
+        return self.video.status
+
+    @property
+    def ok(self) -> bool:
+        """Whether every stage completed (done or skipped)."""
+        return self.video.status is VideoStatus.READY
+
+    @property
+    def error(self) -> str | None:
+        """The first failed stage's error, if any."""
+        return self.video.error
+
+    def __str__(self) -> str:
+        parts = [f"{self.video_id}: {self.status.value} in {self.duration_sec:.1f}s"]
+        for name, outcome in self.stages.items():
+            note = " (resumed)" if outcome.resumed else ""
+            parts.append(f"  {name:<12} {outcome.status.value}{note} {outcome.duration_sec:.2f}s")
+        return "\n".join(parts)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_provider(settings: Settings) -> Provider | None:
+    """The provider the settings call for: OpenAI with a key or a base URL, else none."""
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        logger.info("no AI provider: %s", NO_PROVIDER_HINT)
+        return None
+    from .providers import OpenAIProvider
+
+    provider = OpenAIProvider(api_key=settings.openai_api_key, base_url=settings.openai_base_url)
+    logger.info("AI provider: %r", provider)
+    return provider
+
+
+NO_PROVIDER_HINT = (
+    "AI stages (transcribe, vision, embeddings) are skipped; set OPENAI_API_KEY, or "
+    "OPENAI_BASE_URL for a local OpenAI-compatible server, to enable them"
+)
+
+
+async def _check_input(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    try:
+        st = await anyio.to_thread.run_sync(p.stat)
+    except FileNotFoundError:
+        raise InputNotFound(f"video file not found: {p}", path=p) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputNotFound(f"not a regular file: {p}", path=p)
+    if st.st_size == 0:
+        raise EmptyInput(f"the video file is empty (0 bytes): {p}", path=p)
+    return p
+
+
+async def video_id_for(path: str | os.PathLike[str]) -> str:
+    """The default ID of the video at `path`: derived from its content, so a file is one video.
+
+    Raises:
+        InputNotFound: No such file.
+        EmptyInput: The file is empty.
+    """
+    p = await _check_input(path)
+    return "v" + (await anyio.to_thread.run_sync(_sha256_file, p))[:20]
+
+
+_MARKERS = {
+    "normalize": "NORMALIZED",
+    "transcribe": "TRANSCRIBED",
+    "scenes": "SCENES",
+    "frames": "FRAMES",
+    "vision": "VISION",
+    "embeddings": "EMBEDDINGS",
+}
+
+
+def _check_graph(stages: Sequence[Stage]) -> list[Stage]:
+    names = [s.name for s in stages]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigurationError(f"two stages are named {name!r}: stage names must be unique")
+        seen.add(name)
+    by_name = {s.name: s for s in stages}
+    for stage in stages:
+        for need in stage.requires:
+            if need not in by_name:
+                raise ConfigurationError(
+                    f"stage {stage.name!r} requires {need!r}, which is not in the pipeline "
+                    f"(stages: {', '.join(names)})"
+                )
+    # Kahn's algorithm: a topological order, or the cycle's members.
+    order: list[Stage] = []
+    indegree = {s.name: len(set(s.requires)) for s in stages}
+    ready = [s for s in stages if indegree[s.name] == 0]
+    while ready:
+        stage = ready.pop(0)
+        order.append(stage)
+        for other in stages:
+            if stage.name in other.requires:
+                indegree[other.name] -= 1
+                if indegree[other.name] == 0:
+                    ready.append(other)
+    if len(order) != len(stages):
+        cycle = sorted(n for n, d in indegree.items() if d > 0)
+        raise ConfigurationError(f"the stages' requirements form a cycle among: {', '.join(cycle)}")
+    return order
+
+
+class Pipeline:
+    """Runs videos through a graph of stages and records each stage's completion in the store.
+
+    A stage starts as soon as the stages it requires are done, so independent
+    stages overlap. A re-run of a video skips its completed stages (loading
+    their outputs from the store), so a finished video costs no media work and
+    no provider call. A failed stage fails the video with a `StageError`; the
+    stages that do not depend on it still finish and are kept.
+
+    Examples:
+        ```python
+        store = vp.open_store("sqlite:///videos.db")
+        pipeline = vp.Pipeline.default(store=store, data_dir="data")
+        result = await pipeline.run("talk.mp4")
+        ```
+
+    Args:
+        stages: The stages, in any order.
+        store: Where results and stage completions are recorded.
+        provider: The AI provider for the AI stages, if any.
+        data_dir: Root of the file layout; defaults to `settings.data_dir`.
+        settings: Configuration; defaults to `Settings()` (the environment).
+
+    Raises:
+        ConfigurationError: Two stages share a name, a stage requires one that
+            is not in the pipeline, or the requirements form a cycle.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        stages: Iterable[Stage],
+        *,
+        store: Store,
+        provider: Provider | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.stages: tuple[Stage, ...] = tuple(_check_graph(list(stages)))
+        self.store = store
+        self.provider = provider
+        self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
+
+    @classmethod
+    def default(
+        cls,
+        *,
+        store: Store,
+        provider: Provider | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+    ) -> Self:
+        """The default pipeline: normalize, transcribe, scenes, frames, vision, embeddings.
+
+        Without `provider`, one is chosen from the settings: `OpenAIProvider`
+        when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set; otherwise none, and
+        the AI stages are skipped with a one-line hint.
+
+        Args:
+            store: Where results are recorded.
+            provider: The AI provider.
+            data_dir: Root of the file layout.
+            settings: Configuration.
+
+        Returns:
+            The pipeline.
+        """
+        from .stages import default_stages
+
+        settings = settings if settings is not None else Settings()
+        if provider is None:
+            provider = default_provider(settings)
+        return cls(
+            default_stages(), store=store, provider=provider, data_dir=data_dir, settings=settings
+        )
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.name for s in self.stages)
+        return f"Pipeline([{names}], store={self.store!r})"
+
+    def _with(self, stages: Iterable[Stage]) -> Self:
+        return type(self)(
+            stages,
+            store=self.store,
+            provider=self.provider,
+            data_dir=self.data_dir,
+            settings=self.settings,
+        )
+
+    def add(self, stage: Stage) -> Self:
+        """A new pipeline with `stage` added."""
+        return self._with([*self.stages, stage])
+
+    def remove(self, name: str) -> Self:
+        """A new pipeline without the stage `name` (and fails if another stage requires it)."""
+        if name not in {s.name for s in self.stages}:
+            raise ConfigurationError(f"no stage named {name!r} in {self!r}")
+        return self._with(s for s in self.stages if s.name != name)
+
+    def replace(self, stage: Stage) -> Self:
+        """A new pipeline with the stage of the same name replaced by `stage`."""
+        if stage.name not in {s.name for s in self.stages}:
+            raise ConfigurationError(f"no stage named {stage.name!r} to replace in {self!r}")
+        return self._with(stage if s.name == stage.name else s for s in self.stages)
+
+    def paths(self, video_id: str) -> VideoPaths:
+        """The file layout of a video under this pipeline's `data_dir`."""
+        return VideoPaths(self.data_dir, validate_id(video_id, what="video id"))
+
+    async def register(
+        self, source: str | os.PathLike[str] | Video, *, video_id: str | None = None
+    ) -> Video:
+        """Record a video in the store (pending) without processing it, and return it.
+
+        The ID is `video_id` when given, else derived from the file's content.
+        Registering the same file twice returns the same video.
+
+        Raises:
+            InputNotFound: No such file.
+            EmptyInput: The file is empty.
+            ConfigurationError: `video_id` is not a safe ID.
+        """
+        if isinstance(source, Video):
+            return await self.store.upsert_video(source)
+        if video_id is not None:
+            validate_id(video_id, what="video id")
+            await _check_input(source)
+        else:
+            video_id = await video_id_for(source)
+        path = str(await anyio.Path(source).absolute())
+        try:
+            existing = await self.store.get_video(video_id)
+        except NotFound:
+            return await self.store.upsert_video(Video(id=video_id, original_path=path))
+        if existing.original_path != path and not await anyio.Path(existing.original_path).exists():
+            existing = await self.store.upsert_video(
+                existing.model_copy(update={"original_path": path})
+            )
+        return existing
+
+    async def run(
+        self,
+        source: str | os.PathLike[str] | Video,
+        *,
+        video_id: str | None = None,
+        force: bool | Iterable[str] = False,
+        job_id: str | None = None,
+    ) -> VideoResult:
+        """Run one video through the pipeline.
+
+        Args:
+            source: A video file's path, or a `Video` already in the store.
+            video_id: The ID to give a new video; by default derived from the
+                file's content, so the same file is the same video.
+            force: Redo completed stages: `True` for all, or a set of names
+                (the stages that require them are redone too).
+            job_id: The queue job this run belongs to, for usage accounting.
+
+        Returns:
+            The video's result.
+
+        Raises:
+            StageError: A stage failed; `.stage` names it, the cause is in
+                `__cause__`, and `.result` holds the partial `VideoResult`.
+            MediaError: The input file is missing or empty.
+        """
+        started = time.perf_counter()
+        video = await self.register(source, video_id=video_id)
+        return await _Run(self, video, force, job_id, started).execute()
+
+    def run_blocking(
+        self,
+        source: str | os.PathLike[str] | Video,
+        *,
+        video_id: str | None = None,
+        force: bool | Iterable[str] = False,
+    ) -> VideoResult:
+        """The blocking twin of [`run`][videopipe.Pipeline.run] (works in Jupyter too)."""
+        return run_blocking(self.run, source, video_id=video_id, force=force)
+
+    async def run_many(
+        self,
+        sources: Iterable[str | os.PathLike[str] | Video]
+        | AsyncIterable[str | os.PathLike[str] | Video],
+        *,
+        concurrency: int = 2,
+        **options: Any,
+    ) -> list[Ok[VideoResult] | Err]:
+        """Run many videos, at most `concurrency` at a time: `process_batch` over `run`.
+
+        Args:
+            sources: Paths or videos.
+            concurrency: Most videos in flight at once.
+            **options: More options of [`process_batch`][videopipe.process_batch]
+                (`retry`, `progress`, `stop`, `largest_first`, ...).
+
+        Returns:
+            One `Ok(VideoResult)` or `Err(error)` per source, in order.
+        """
+
+        async def one(source: str | os.PathLike[str] | Video) -> VideoResult:
+            return await self.run(source)
+
+        return await process_batch(sources, one, concurrency=concurrency, **options)
+
+
+class _Run:
+    """One execution of a pipeline for one video."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        video: Video,
+        force: bool | Iterable[str],
+        job_id: str | None,
+        started: float,
+    ) -> None:
+        self.p = pipeline
+        self.video = video
+        self.job_id = job_id
+        self.started = started
+        self.paths = pipeline.paths(video.id)
+        self.outputs: dict[str, Any] = {}
+        self.outcomes: dict[str, StageOutcome] = {}
+        self.errors: dict[str, BaseException] = {}
+        self.blocked: set[str] = set()
+        self.done = {s.name: anyio.Event() for s in pipeline.stages}
+        names = {s.name for s in pipeline.stages}
+        if force is True:
+            self.forced = set(names)
+        elif force is False:
+            self.forced = set()
+        else:
+            self.forced = set(force)
+            unknown = self.forced - names
+            if unknown:
+                raise ConfigurationError(
+                    f"force names unknown stages: {', '.join(sorted(unknown))}"
+                )
+        self.log = logging.LoggerAdapter(logger, {"video_id": video.id})
+
+    async def execute(self) -> VideoResult:
+        store = self.p.store
+        runs = await store.get_stage_runs(self.video.id)
+        # A stage is redone when forced, not complete, or when a stage it needs is redone.
+        redo: set[str] = set()
+        for stage in self.p.stages:  # topological order
+            complete = runs.get(stage.name)
+            if (
+                stage.name in self.forced
+                or complete is None
+                or complete.status not in (StageStatus.DONE, StageStatus.SKIPPED)
+                or any(need in redo for need in stage.requires)
+            ):
+                redo.add(stage.name)
+        if redo:
+            await store.set_video_status(self.video.id, VideoStatus.PROCESSING)
+        async with anyio.create_task_group() as tg:
+            for stage in self.p.stages:
+                tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
+        failed = [name for name in (s.name for s in self.p.stages) if name in self.errors]
+        elapsed = time.perf_counter() - self.started
+        if failed:
+            first = failed[0]
+            cause = self.errors[first]
+            message = f"stage {first!r} failed for video {self.video.id}: {_describe(cause)}"
+            await store.set_video_status(self.video.id, VideoStatus.FAILED, error=message)
+            self.log.error("FAILED: video %s in %.2fs: %s", self.video.id, elapsed, message)
+        else:
+            await store.set_video_status(self.video.id, VideoStatus.READY)
+            self.log.info("READY: video %s in %.2fs", self.video.id, elapsed)
+        result = VideoResult(
+            video=await store.get_video(self.video.id),
+            stages={
+                s.name: self.outcomes[s.name] for s in self.p.stages if s.name in self.outcomes
+            },
+            usage=await store.usage_summary(video_id=self.video.id),
+            duration_sec=elapsed,
+        )
+        if failed:
+            error = StageError(message, stage=failed[0], item_key=self.video.id)
+            error.result = result  # type: ignore[attr-defined]
+            raise error from self.errors[failed[0]]
+        return result
+
+    def _context(self, stage: Stage) -> StageContext:
+        return StageContext(
+            stage=stage.name,
+            video=self.video,
+            store=self.p.store,
+            provider=self.p.provider,
+            settings=self.p.settings,
+            paths=self.paths,
+            inputs={need: self.outputs.get(need) for need in stage.requires},
+            log=logging.LoggerAdapter(logger, {"video_id": self.video.id, "stage": stage.name}),
+            job_id=self.job_id,
+        )
+
+    async def _stage(self, stage: Stage, redo: bool, previous: StageRun | None) -> None:
+        try:
+            for need in stage.requires:
+                await self.done[need].wait()
+            blocked = [n for n in stage.requires if n in self.errors or n in self.blocked]
+            if blocked:
+                self.outcomes[stage.name] = StageOutcome(
+                    StageStatus.FAILED, error=f"not run: {', '.join(blocked)} failed"
+                )
+                self.blocked.add(stage.name)
+                return
+            if redo:
+                await self._run_stage(stage, previous)
+            else:
+                await self._resume_stage(stage, previous)
+        finally:
+            self.done[stage.name].set()
+
+    async def _resume_stage(self, stage: Stage, previous: StageRun | None) -> None:
+        assert previous is not None
+        ctx = self._context(stage)
+        load: Callable[[StageContext], Awaitable[Any]] | None = getattr(stage, "load", None)
+        if previous.status is StageStatus.SKIPPED:
+            output = None
+        elif load is not None:
+            output = await load(ctx)
+        else:
+            output = previous.detail
+        self.outputs[stage.name] = output
+        self.outcomes[stage.name] = StageOutcome(
+            previous.status,
+            resumed=True,
+            duration_sec=previous.duration_sec or 0.0,
+            detail=previous.detail,
+        )
+
+    async def _run_stage(self, stage: Stage, previous: StageRun | None) -> None:
+        store = self.p.store
+        ctx = self._context(stage)
+        attempt = 1 if previous is None else previous.attempt + 1
+        run = StageRun(
+            video_id=self.video.id, stage=stage.name, status=StageStatus.RUNNING, attempt=attempt
+        )
+        await store.record_stage_run(run)
+        t0 = time.perf_counter()
+        try:
+            output = await stage.run(ctx)
+        except StageSkipped as skip:
+            took = time.perf_counter() - t0
+            detail = {"skipped": skip.reason}
+            await store.record_stage_run(
+                run.model_copy(
+                    update={
+                        "status": StageStatus.SKIPPED,
+                        "finished_at": utcnow(),
+                        "duration_sec": took,
+                        "detail": detail,
+                    }
+                )
+            )
+            ctx.log.info("%s skipped for video %s: %s", stage.name, self.video.id, skip.reason)
+            self.outputs[stage.name] = None
+            self.outcomes[stage.name] = StageOutcome(StageStatus.SKIPPED, False, took, detail)
+            return
+        except Exception as exc:
+            took = time.perf_counter() - t0
+            self.errors[stage.name] = exc
+            await store.record_stage_run(
+                run.model_copy(
+                    update={
+                        "status": StageStatus.FAILED,
+                        "finished_at": utcnow(),
+                        "duration_sec": took,
+                        "error": _describe(exc),
+                    }
+                )
+            )
+            ctx.log.warning("stage %s failed for video %s: %s", stage.name, self.video.id, exc)
+            self.outcomes[stage.name] = StageOutcome(
+                StageStatus.FAILED, False, took, error=_describe(exc)
+            )
+            return
+        except BaseException:
+            # Cancelled mid-stage: say so in the store, then let the cancellation go on.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await store.record_stage_run(
+                    run.model_copy(
+                        update={
+                            "status": StageStatus.FAILED,
+                            "finished_at": utcnow(),
+                            "duration_sec": time.perf_counter() - t0,
+                            "error": "cancelled",
+                        }
+                    )
+                )
+            raise
+        took = time.perf_counter() - t0
+        if ctx.video is not self.video:
+            self.video = ctx.video
+        detail = output if isinstance(output, dict) and _jsonable(output) else _summary(output)
+        await store.record_stage_run(
+            run.model_copy(
+                update={
+                    "status": StageStatus.DONE,
+                    "finished_at": utcnow(),
+                    "duration_sec": took,
+                    "detail": detail,
+                }
+            )
+        )
+        marker = getattr(stage, "marker", None) or _MARKERS.get(stage.name, stage.name.upper())
+        ctx.log.info("%s: video %s in %.2fs", marker, self.video.id, took)
+        self.outputs[stage.name] = output
+        self.outcomes[stage.name] = StageOutcome(StageStatus.DONE, False, took, detail)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, MediaError):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _jsonable(value: object) -> bool:
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _summary(output: object) -> dict[str, Any]:
+    if isinstance(output, list | tuple):
+        return {"count": len(output)}
+    return {}

@@ -1,0 +1,124 @@
+"""The `Provider` protocol: the AI calls the pipeline's AI stages make."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CallUsage",
+    "Captioned",
+    "Embedded",
+    "FrameAnalysis",
+    "Provider",
+    "Transcript",
+    "TranscriptPiece",
+]
+
+
+class CallUsage(BaseModel):
+    """What one provider call spent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    requests: int = 1
+    input_tokens: int = 0
+    output_tokens: int = 0
+    audio_seconds: float = 0.0
+    images: int = 0
+    texts: int = 0
+    cost_usd: float = 0.0
+
+
+class TranscriptPiece(BaseModel):
+    """One timestamped piece of a transcription."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: float
+    end: float
+    text: str
+
+
+class Transcript(BaseModel):
+    """A transcription with timestamps."""
+
+    model_config = ConfigDict(frozen=True)
+
+    segments: list[TranscriptPiece]
+    language: str | None = None
+    duration_sec: float | None = None
+    usage: CallUsage
+
+
+class FrameAnalysis(BaseModel):
+    """What a vision model reports about one frame (the structured-output schema)."""
+
+    caption: str = Field(description="One or two sentences describing what the frame shows.")
+    entities: list[str] = Field(
+        default_factory=list, description="Notable people, objects, brands or places visible."
+    )
+    on_screen_text: str = Field(default="", description="Text readable in the frame, verbatim.")
+    controls: list[str] = Field(
+        default_factory=list, description="User-interface controls visible (buttons, menus)."
+    )
+
+
+class Captioned(BaseModel):
+    """A frame's analysis and what it cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    analysis: FrameAnalysis
+    usage: CallUsage
+
+
+class Embedded(BaseModel):
+    """Vectors for a list of texts, in the same order, and what they cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    vectors: list[list[float]]
+    model: str
+    usage: CallUsage
+
+
+class Provider(Protocol):
+    """**Protocol:** the AI calls of the transcribe, vision and embeddings stages.
+
+    Every call returns its usage, so stages can record cost per video and job.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short name for usage rows, such as `"openai"`."""
+        ...
+
+    @property
+    def embedding_model(self) -> str:
+        """The model `embed` uses; stored with every vector, so search compares like with like."""
+        ...
+
+    async def transcribe(
+        self, audio_path: str | os.PathLike[str], *, language: str | None = None
+    ) -> Transcript:
+        """Transcribe an audio file with timestamps."""
+        ...
+
+    async def caption(
+        self, image_path: str | os.PathLike[str], *, prompt: str | None = None
+    ) -> Captioned:
+        """Describe one image: caption, entities, on-screen text, UI controls."""
+        ...
+
+    async def embed(self, texts: Sequence[str]) -> Embedded:
+        """Embed texts, in order, in as few requests as the provider allows."""
+        ...

@@ -1,0 +1,346 @@
+"""`OpenAIProvider`: the AI calls through the official `openai` SDK (or any compatible server)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from pydantic import SecretStr, ValidationError
+
+from .._batch import retry_after
+from .._exceptions import (
+    ConfigurationError,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+)
+from .._imports import require
+from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["PRICES", "OpenAIProvider", "Price"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """What a model costs, in US dollars."""
+
+    per_audio_minute: float = 0.0
+    per_million_input_tokens: float = 0.0
+    per_million_output_tokens: float = 0.0
+
+    def cost(
+        self, *, audio_seconds: float = 0, input_tokens: int = 0, output_tokens: int = 0
+    ) -> float:
+        """The estimated cost of a call."""
+        return (
+            audio_seconds / 60 * self.per_audio_minute
+            + input_tokens / 1e6 * self.per_million_input_tokens
+            + output_tokens / 1e6 * self.per_million_output_tokens
+        )
+
+
+PRICES: Mapping[str, Price] = {
+    "whisper-1": Price(per_audio_minute=0.006),
+    "gpt-4o-transcribe": Price(per_audio_minute=0.006),
+    "gpt-4o-mini-transcribe": Price(per_audio_minute=0.003),
+    "gpt-4o": Price(per_million_input_tokens=2.50, per_million_output_tokens=10.00),
+    "gpt-4o-mini": Price(per_million_input_tokens=0.15, per_million_output_tokens=0.60),
+    "text-embedding-3-small": Price(per_million_input_tokens=0.02),
+    "text-embedding-3-large": Price(per_million_input_tokens=0.13),
+}
+"""Published list prices (per audio minute, per million tokens); pass `prices=` to override."""
+
+_DEFAULT_PROMPT = (
+    "Describe this video frame for a search index. Give a one or two sentence caption, "
+    "the notable entities (people, objects, brands, places), any readable on-screen text "
+    "verbatim, and any user-interface controls visible."
+)
+
+# An embeddings request takes at most 2,048 inputs and 300,000 tokens in all.
+_MAX_INPUTS = 2048
+_MAX_TOKENS = 300_000
+
+_KEYLIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
+
+
+def _estimate_tokens(text: str) -> int:
+    # ~4 characters per token for English; 3 keeps a safety margin for other text.
+    return len(text) // 3 + 1
+
+
+class OpenAIProvider:
+    """A [`Provider`][videopipe.providers.Provider] on the official `openai` SDK's async client.
+
+    Works against api.openai.com or any OpenAI-compatible server (vLLM, Ollama,
+    LocalAI, a speech server) through `base_url`. The SDK's own retries are
+    off by default: retryable failures (429 with its `Retry-After`, timeouts,
+    5xx) are raised as [`RateLimited`][videopipe.RateLimited],
+    [`ProviderTimeout`][videopipe.ProviderTimeout] or
+    [`ProviderError`][videopipe.ProviderError] and retried by the one retry
+    policy of the stages (`process_batch`).
+
+    Examples:
+        ```python
+        provider = OpenAIProvider()  # OPENAI_API_KEY from the environment
+        local = OpenAIProvider(base_url="http://127.0.0.1:8000/v1", vision_model="llava")
+        ```
+
+    Args:
+        client: An `openai.AsyncOpenAI` to use instead of building one.
+        api_key: The API key; defaults to `OPENAI_API_KEY`. Not needed with a
+            `base_url` server that does not check keys.
+        base_url: An OpenAI-compatible server's base URL.
+        transcription_model: The speech-to-text model.
+        vision_model: The model that describes frames (structured output).
+        embedding_model: The text-embedding model.
+        dimensions: Shorter embeddings (text-embedding-3 models), if wanted.
+        image_detail: `"low"` (cheap, 85 tokens a frame) or `"high"`.
+        max_retries: Retries inside the SDK; 0 leaves retrying to videopipe.
+        timeout: Seconds before a request is abandoned.
+        prices: Prices per model, for cost estimates (defaults to `PRICES`).
+
+    Raises:
+        MissingDependency: The `openai` extra is not installed.
+        ConfigurationError: No API key and no `base_url`.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI | None = None,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        transcription_model: str = "whisper-1",
+        vision_model: str = "gpt-4o",
+        embedding_model: str = "text-embedding-3-small",
+        dimensions: int | None = None,
+        image_detail: str = "low",
+        max_retries: int = 0,
+        timeout: float = 120.0,
+        prices: Mapping[str, Price] | None = None,
+    ) -> None:
+        self._openai = require("openai", package="openai", extra="openai", feature="OpenAIProvider")
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        key = key or os.environ.get("OPENAI_API_KEY")
+        if client is None:
+            if not key and base_url is None:
+                raise ConfigurationError(
+                    "OpenAIProvider needs an API key: set OPENAI_API_KEY, pass api_key=, "
+                    "or pass base_url= for an OpenAI-compatible server that needs none"
+                )
+            client = self._openai.AsyncOpenAI(
+                api_key=key or "unused", base_url=base_url, max_retries=max_retries, timeout=timeout
+            )
+        self.client = client
+        self._secret = key
+        self.transcription_model = transcription_model
+        self.vision_model = vision_model
+        self._embedding_model = embedding_model
+        self.dimensions = dimensions
+        self.image_detail = image_detail
+        self.prices = dict(PRICES if prices is None else prices)
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(base_url={str(self.client.base_url)!r})"
+
+    @property
+    def embedding_model(self) -> str:
+        """The embedding model, with the dimensions when shortened: `text-embedding-3-small@512`."""
+        if self.dimensions is None:
+            return self._embedding_model
+        return f"{self._embedding_model}@{self.dimensions}"
+
+    def price(self, model: str) -> Price:
+        """The price of `model`; unknown models (a local server's) cost 0."""
+        return self.prices.get(model, Price())
+
+    # --- calls ---------------------------------------------------------------------
+
+    async def transcribe(
+        self, audio_path: str | os.PathLike[str], *, language: str | None = None
+    ) -> Transcript:
+        """Transcribe an audio file (under the API's 25 MB limit) with segment timestamps."""
+        path = Path(audio_path)
+        data = await anyio.to_thread.run_sync(path.read_bytes)
+        extra: dict[str, Any] = {} if language is None else {"language": language}
+        response = await self._call(
+            "transcription",
+            lambda: self.client.audio.transcriptions.create(
+                file=(path.name, data),
+                model=self.transcription_model,
+                response_format="verbose_json",
+                timestamp_granularities=["segment"],
+                **extra,
+            ),
+        )
+        segments = [
+            TranscriptPiece(start=float(s.start), end=float(s.end), text=s.text.strip())
+            for s in (response.segments or [])
+        ]
+        duration = float(response.duration or 0.0)
+        usage = CallUsage(
+            provider=self.name,
+            model=self.transcription_model,
+            audio_seconds=duration,
+            cost_usd=self.price(self.transcription_model).cost(audio_seconds=duration),
+        )
+        return Transcript(
+            segments=segments, language=response.language, duration_sec=duration, usage=usage
+        )
+
+    async def caption(
+        self, image_path: str | os.PathLike[str], *, prompt: str | None = None
+    ) -> Captioned:
+        """Describe one image with structured output parsed into `FrameAnalysis`."""
+        path = Path(image_path)
+        data = await anyio.to_thread.run_sync(path.read_bytes)
+        url = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+        messages: Any = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": prompt or _DEFAULT_PROMPT},
+                    {"type": "image_url", "image_url": {"url": url, "detail": self.image_detail}},
+                ],
+            }
+        ]
+        completion = await self._call(
+            "vision",
+            lambda: self.client.chat.completions.parse(
+                model=self.vision_model, messages=messages, response_format=FrameAnalysis
+            ),
+        )
+        message = completion.choices[0].message
+        if message.parsed is None:
+            refusal = getattr(message, "refusal", None)
+            raise MalformedResponse(
+                f"the vision model returned no analysis for {path.name}"
+                + (f" (refusal: {refusal})" if refusal else "")
+            )
+        tokens_in = completion.usage.prompt_tokens if completion.usage else 0
+        tokens_out = completion.usage.completion_tokens if completion.usage else 0
+        usage = CallUsage(
+            provider=self.name,
+            model=self.vision_model,
+            images=1,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=self.price(self.vision_model).cost(
+                input_tokens=tokens_in, output_tokens=tokens_out
+            ),
+        )
+        return Captioned(analysis=message.parsed, usage=usage)
+
+    async def embed(self, texts: Sequence[str]) -> Embedded:
+        """Embed `texts` in as few requests as the API allows (2,048 inputs, 300k tokens each)."""
+        vectors: list[list[float]] = []
+        tokens = 0
+        requests = 0
+        extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
+        for batch in _batches(texts):
+
+            def request(batch: list[str] = batch) -> Awaitable[Any]:
+                return self.client.embeddings.create(
+                    input=batch, model=self._embedding_model, encoding_format="float", **extra
+                )
+
+            response = await self._call("embeddings", request)
+            ordered = sorted(response.data, key=lambda d: d.index)
+            if len(ordered) != len(batch):
+                raise MalformedResponse(
+                    f"the embeddings response has {len(ordered)} vectors for {len(batch)} texts"
+                )
+            vectors.extend([list(map(float, d.embedding)) for d in ordered])
+            tokens += response.usage.prompt_tokens if response.usage else 0
+            requests += 1
+        usage = CallUsage(
+            provider=self.name,
+            model=self._embedding_model,
+            requests=requests,
+            texts=len(texts),
+            input_tokens=tokens,
+            cost_usd=self.price(self._embedding_model).cost(input_tokens=tokens),
+        )
+        return Embedded(vectors=vectors, model=self.embedding_model, usage=usage)
+
+    # --- errors ----------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return _KEYLIKE.sub("sk-***", text)
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        oa = self._openai
+        try:
+            return await call()
+        except oa.RateLimitError as exc:
+            raise RateLimited(
+                f"{what}: rate limited (HTTP 429): {self._scrub(_api_message(exc))}",
+                retry_after=retry_after(exc),
+            ) from exc
+        except oa.APITimeoutError as exc:
+            raise ProviderTimeout(f"{what}: the provider did not answer in time") from exc
+        except oa.APIConnectionError as exc:
+            raise ProviderError(
+                f"{what}: could not reach the provider at {self.client.base_url}: {exc}"
+            ) from exc
+        except oa.AuthenticationError as exc:
+            raise ProviderError(
+                f"{what}: the provider rejected the API key (HTTP 401): "
+                f"{self._scrub(_api_message(exc))}. Check OPENAI_API_KEY.",
+                status_code=401,
+            ) from exc
+        except oa.APIStatusError as exc:
+            raise ProviderError(
+                f"{what}: HTTP {exc.status_code}: {self._scrub(_api_message(exc))}",
+                status_code=exc.status_code,
+            ) from exc
+        except (ValidationError, json.JSONDecodeError, oa.LengthFinishReasonError) as exc:
+            raise MalformedResponse(
+                f"{what}: the provider's answer could not be parsed: {self._scrub(str(exc))[:300]}"
+            ) from exc
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return exc.message
+
+
+def _batches(texts: Sequence[str]) -> list[list[str]]:
+    batches: list[list[str]] = []
+    current: list[str] = []
+    tokens = 0
+    for text in texts:
+        cost = _estimate_tokens(text)
+        if current and (len(current) >= _MAX_INPUTS or tokens + cost > _MAX_TOKENS):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(text)
+        tokens += cost
+    if current:
+        batches.append(current)
+    return batches

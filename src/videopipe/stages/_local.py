@@ -1,0 +1,145 @@
+"""The local media stages: normalize (FFmpeg), scenes (PySceneDetect), frames (pHash dedup)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+
+from .. import _media as media
+from .._models import Frame, Scene, frame_id, scene_id
+from .._pipeline import StageContext
+
+__all__ = ["DetectScenes", "ExtractFrames", "Normalize"]
+
+
+def _normalized_path(ctx: StageContext) -> str:
+    if ctx.video.normalized_path is None:  # pragma: no cover - normalize always sets it
+        raise RuntimeError(f"video {ctx.video.id} has no normalized file: run 'normalize' first")
+    return ctx.video.normalized_path
+
+
+class Normalize:
+    """Convert the input to a 720p/30 fps H.264 + AAC MP4 and a 16 kHz mono WAV, in one FFmpeg pass.
+
+    Never upscales; keeps the aspect ratio; applies rotation metadata. A video
+    without audio still normalizes (and `has_audio` is recorded as `False`).
+
+    Args:
+        height: The largest output height.
+        fps: The output frame rate.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    name = "normalize"
+    requires: tuple[str, ...] = ()
+
+    def __init__(self, *, height: int = 720, fps: int = 30) -> None:
+        self.height = height
+        self.fps = fps
+
+    async def run(self, ctx: StageContext) -> dict[str, Any]:
+        """Normalize `ctx.video` and record its duration, size and audio presence."""
+        info = await media.normalize(
+            ctx.video.original_path,
+            ctx.paths.normalized,
+            ctx.paths.audio,
+            height=self.height,
+            fps=self.fps,
+        )
+        await ctx.update_video(
+            normalized_path=str(ctx.paths.normalized),
+            audio_path=str(ctx.paths.audio) if info.has_audio else None,
+            duration_sec=info.duration_sec,
+            width=info.width,
+            height=info.height,
+            has_audio=info.has_audio,
+        )
+        return {
+            "duration_sec": info.duration_sec,
+            "width": info.width,
+            "height": info.height,
+            "has_audio": info.has_audio,
+        }
+
+
+class DetectScenes:
+    """Find the scenes: PySceneDetect's `AdaptiveDetector` for cuts, plus fades and dissolves.
+
+    A video with no cut is one scene. Writes `scenes`.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    name = "scenes"
+    requires = ("normalize",)
+
+    async def run(self, ctx: StageContext) -> list[Scene]:
+        """Detect and store the scenes of the normalized video."""
+        spans = await media.detect_scenes(_normalized_path(ctx))
+        scenes = [
+            Scene(id=scene_id(ctx.video.id, i), video_id=ctx.video.id, idx=i, t_start=a, t_end=b)
+            for i, (a, b) in enumerate(spans)
+        ]
+        await ctx.store.save_scenes(ctx.video.id, scenes)
+        return scenes
+
+    async def load(self, ctx: StageContext) -> list[Scene]:
+        """The stored scenes, on a re-run."""
+        return await ctx.store.list_scenes(ctx.video.id)
+
+
+class ExtractFrames:
+    """Save one representative frame per scene and mark near-duplicates.
+
+    Each frame is a JPEG at `frames/{id}/scene_{idx:03d}.jpg` with its
+    perceptual hash; a frame within `max_distance` (Hamming distance of the
+    hashes) of an earlier one gets `duplicate_of`, so vision skips it.
+
+    Args:
+        position: Where in its scene the frame is taken, from 0 (start) to 1 (end).
+        max_distance: The largest Hamming distance between near-duplicates.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    name = "frames"
+    requires = ("scenes",)
+
+    def __init__(self, *, position: float = 0.5, max_distance: int = 6) -> None:
+        if not 0.0 <= position <= 1.0:
+            raise ValueError(f"position must be between 0 and 1, not {position}")
+        self.position = position
+        self.max_distance = max_distance
+
+    async def run(self, ctx: StageContext) -> list[Frame]:
+        """Extract, hash and store the frames of the video's scenes."""
+        scenes: list[Scene] = ctx.inputs["scenes"]
+        times = [s.t_start + self.position * (s.t_end - s.t_start) for s in scenes]
+        paths = [ctx.paths.frame(s.idx) for s in scenes]
+        await media.extract_frames(_normalized_path(ctx), times, paths)
+        hashes = await anyio.to_thread.run_sync(lambda: [media.phash(p) for p in paths])
+        duplicates = media.mark_duplicates(hashes, self.max_distance)
+        frames = [
+            Frame(
+                id=frame_id(ctx.video.id, scene.idx),
+                video_id=ctx.video.id,
+                scene_id=scene.id,
+                idx=scene.idx,
+                t=t,
+                path=str(path),
+                phash=h,
+                duplicate_of=None if dup is None else frame_id(ctx.video.id, scenes[dup].idx),
+            )
+            for scene, t, path, h, dup in zip(scenes, times, paths, hashes, duplicates, strict=True)
+        ]
+        await ctx.store.save_frames(ctx.video.id, frames)
+        return frames
+
+    async def load(self, ctx: StageContext) -> list[Frame]:
+        """The stored frames, on a re-run."""
+        return await ctx.store.list_frames(ctx.video.id)

@@ -1,0 +1,387 @@
+"""Behaviour every backend shares, as functions (not a base class)."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+import anyio.lowlevel
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+
+from .._exceptions import ConfigurationError, StorageError
+from .._models import BatchState, JobStatus
+
+__all__ = [
+    "LIVE",
+    "REAPED",
+    "Coalescer",
+    "batch_finished_at",
+    "batch_state",
+    "check_dimension",
+    "check_limit",
+    "check_text",
+    "clean_path",
+    "clean_record",
+    "cosine_top_k",
+    "is_storable",
+    "new_id",
+    "owned_by",
+    "sanitize_text",
+    "vector_blob",
+    "vector_from_blob",
+]
+
+LIVE = (JobStatus.PENDING, JobStatus.PROCESSING)
+"""The statuses of a job that is still to run: at most one such job per video with `unique`."""
+
+
+REAPED = "the worker running the last attempt stopped without finishing it (its lease expired)"
+"""The error of a job dead-lettered because its last attempt's worker died."""
+
+
+def new_id(prefix: str) -> str:
+    """A fresh random ID such as `job_6f1c…`."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def batch_state(counts: Mapping[JobStatus, int], *, total: int, cancelled: bool) -> BatchState:
+    """A batch's state from its jobs' statuses.
+
+    `created` until a job starts; `running` while any job is pending or
+    processing after that; then `cancelled` if the batch was cancelled,
+    `failed` if every job failed, else `completed` (its summary lists the
+    failures: one failed item does not fail the batch).
+    """
+    pending = counts.get(JobStatus.PENDING, 0)
+    processing = counts.get(JobStatus.PROCESSING, 0)
+    dead = counts.get(JobStatus.DEAD, 0)
+    if pending + processing > 0:
+        untouched = pending == total and processing == 0
+        return BatchState.CREATED if untouched else BatchState.RUNNING
+    if cancelled:
+        return BatchState.CANCELLED
+    if total > 0 and dead == total:
+        return BatchState.FAILED
+    return BatchState.COMPLETED
+
+
+def batch_finished_at(state: BatchState, last_update: datetime | None) -> datetime | None:
+    """When a batch in `state` finished: its jobs' last update, once it is terminal."""
+    if state in (BatchState.CREATED, BatchState.RUNNING):
+        return None
+    return last_update
+
+
+def check_dimension(query: int, stored: Iterable[int], *, model: str) -> None:
+    """Raise `ConfigurationError` when a query vector cannot be compared with stored ones."""
+    for dim in stored:
+        if dim != query:
+            raise ConfigurationError(
+                f"the query vector has {query} dimensions but the stored {model!r} vectors have "
+                f"{dim}: embed the query with the same model (and dimensions) as the videos"
+            )
+
+
+def cosine_top_k(
+    query: Sequence[float], matrix: npt.NDArray[np.float32], k: int
+) -> list[tuple[int, float]]:
+    """Indices and cosine similarities of the `k` rows of `matrix` nearest `query`, best first."""
+    if len(matrix) == 0 or k <= 0:
+        return []
+    q = np.asarray(query, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
+    scores = (matrix @ q) / np.where(norms == 0, 1.0, norms)
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(i), float(scores[i])) for i in top]
+
+
+def vector_blob(vector: Sequence[float]) -> bytes:
+    """A vector as little-endian float32 bytes."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def vector_from_blob(blob: bytes) -> npt.NDArray[np.float32]:
+    """The inverse of `vector_blob`."""
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+# --- what every backend can store -------------------------------------------------------
+# PostgreSQL cannot store NUL characters in text, and neither it nor SQLite can store
+# lone surrogates (how Python represents undecodable bytes). Every backend applies the
+# same rules, so a record accepted by `MemoryStore` is accepted by the others:
+#
+# - paths (`original_path`, `normalized_path`, `audio_path`, `path`) are file names and
+#   are kept byte for byte, even when they are not valid UTF-8 (`os.fsdecode`);
+# - diagnostics (`error`, a job's `last_error`) are escaped (`\x00`, `\udcff`), so
+#   recording a failure can never fail in turn;
+# - any other text with NUL or a lone surrogate is rejected with `ConfigurationError`.
+
+_PATH_FIELDS = frozenset({"original_path", "normalized_path", "audio_path", "path"})
+_DIAGNOSTIC_FIELDS = frozenset({"error", "last_error"})
+
+
+def is_storable(value: str) -> bool:
+    """Whether `value` can be stored as text by every backend: no NUL, no lone surrogate."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(value: str, *, what: str) -> str:
+    """Return `value`, or raise `ConfigurationError` when no backend could store it."""
+    if not is_storable(value):
+        problem = "a NUL character" if "\x00" in value else "an undecodable character"
+        raise ConfigurationError(
+            f"{what} contains {problem} ({value[:80]!r}), which cannot be stored: "
+            "clean the text first (NUL characters and lone surrogates are not text)"
+        )
+    return value
+
+
+def sanitize_text(value: str) -> str:
+    r"""`value` with NUL characters and lone surrogates escaped as `\x00` and `\udcff`."""
+    if is_storable(value):
+        return value
+    escaped = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escaped.replace("\x00", "\\x00")
+
+
+def clean_path(value: str, *, what: str) -> str:
+    """A file name as every backend stores it: the same bytes on disk, whatever they are.
+
+    Paths from `os.fsdecode` of non-UTF-8 names carry their bytes as surrogate
+    escapes; they are kept exactly. A string that names no possible file (a
+    surrogate that is not an escaped byte) raises `ConfigurationError`.
+    """
+    if value.isascii():
+        return value
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"{what} {value[:80]!r} is not a file name: it contains a character that is "
+            "neither text nor an undecodable byte"
+        ) from None
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def path_to_bytes(value: str) -> bytes:
+    """A cleaned path as the file system's bytes (see `clean_path`)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def path_from_bytes(raw: bytes) -> str:
+    """The inverse of `path_to_bytes`."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _check_value(value: Any, *, what: str) -> None:
+    if isinstance(value, str):
+        check_text(value, what=what)
+    elif isinstance(value, float):
+        if math.isnan(value):
+            raise ConfigurationError(f"{what} is NaN, which cannot be stored")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item, what=what)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(key, what=what)
+            _check_value(item, what=what)
+
+
+def _as_json(value: dict[str, Any], *, what: str) -> dict[str, Any]:
+    try:
+        # A JSON round trip, so every backend hands back the same thing (tuples become
+        # lists, keys strings) and what a database cannot hold fails here, clearly.
+        data: dict[str, Any] = json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{what} must be JSON-serialisable: {exc}") from None
+    _check_value(data, what=what)
+    return data
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def clean_record(record: R) -> R:
+    """`record` as every backend stores it, or `ConfigurationError` if it cannot be stored.
+
+    Paths are normalised (`clean_path`), diagnostics escaped (`sanitize_text`), JSON
+    fields round-tripped, naive datetimes taken as UTC and aware ones converted to
+    UTC; any other text must be storable (`check_text`) and floats must not be NaN.
+    """
+    updates: dict[str, Any] = {}
+    kind = type(record).__name__
+    for name in type(record).model_fields:
+        value = getattr(record, name)
+        what = f"{kind}.{name}"
+        if value is None:
+            continue
+        if name in _PATH_FIELDS and isinstance(value, str):
+            new: Any = clean_path(value, what=what)
+        elif name in _DIAGNOSTIC_FIELDS and isinstance(value, str):
+            new = sanitize_text(value)
+        elif isinstance(value, datetime):
+            new = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        elif isinstance(value, dict):
+            new = _as_json(value, what=what)
+        elif name == "vector":
+            # Vectors are long: one vectorised check instead of one per number.
+            if not np.isfinite(np.asarray(value, dtype=np.float64)).all():
+                raise ConfigurationError(f"{what} has a NaN or infinite value")
+            continue
+        else:
+            _check_value(value, what=what)
+            continue
+        if new != value or type(new) is not type(value) or _tz_differs(new, value):
+            updates[name] = new
+    return record.model_copy(update=updates) if updates else record
+
+
+def _tz_differs(new: Any, old: Any) -> bool:
+    return isinstance(new, datetime) and new.tzinfo is not old.tzinfo
+
+
+class _Owned(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def video_id(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
+
+
+def owned_by(video_id: str, records: Iterable[OwnedT], *, what: str) -> list[OwnedT]:
+    """The records to store for a video: one per ID (the last wins), all of that video.
+
+    Raises:
+        ConfigurationError: A record belongs to another video.
+    """
+    by_id: dict[str, OwnedT] = {}
+    for record in records:
+        if record.video_id != video_id:
+            raise ConfigurationError(
+                f"{what} {record.id!r} belongs to video {record.video_id!r}, "
+                f"not {video_id!r}: save each video's {what}s separately"
+            )
+        by_id[record.id] = record
+    return list(by_id.values())
+
+
+def check_limit(n: int, *, what: str = "limit") -> int:
+    """Return `n`, or raise `ConfigurationError` when it is negative."""
+    if n < 0:
+        raise ConfigurationError(f"{what} must be 0 or more, not {n}")
+    return n
+
+
+# --- many concurrent calls, one transaction -------------------------------------------------
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(eq=False)
+class _Call(Generic[K, V]):
+    key: K
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    lead: bool = False
+    value: V | None = None
+    error: BaseException | None = None
+
+    def outcome(self) -> V:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # set whenever error is not
+
+
+class Coalescer(Generic[K, V]):
+    """Runs concurrent calls of one operation as one batch; each caller gets its own answer.
+
+    A worker running ten jobs completes them at ten different moments, but often
+    several at once. Each completion is a commit, and a commit waits for the disk;
+    run together, they share one. The first caller leads: it yields once, so
+    that calls made at the same moment can join, then runs the batch for all of
+    them. Calls arriving meanwhile wait and form the next batch, led by the first
+    of them. One caller at a time pays one extra checkpoint, nothing more.
+
+    The batch runs shielded from cancellation: the callers waiting on it get an
+    answer even if its leader is cancelled. `run` must return one value per key,
+    in order.
+    """
+
+    def __init__(self, run: Callable[[list[K]], Awaitable[list[V]]]) -> None:
+        self._run = run
+        self._queue: list[_Call[K, V]] = []
+        self._busy = False
+
+    async def __call__(self, key: K) -> V:
+        call: _Call[K, V] = _Call(key)
+        self._queue.append(call)
+        if self._busy:
+            try:
+                await call.wake.wait()
+            except BaseException:
+                if call in self._queue:  # it never ran: forget it
+                    self._queue.remove(call)
+                    if call.lead:
+                        self._hand_over()
+                raise
+            if not call.lead:
+                return call.outcome()
+        else:
+            self._busy = True
+        # We lead: `_busy` is set and our call is queued.
+        try:
+            await anyio.lowlevel.checkpoint()
+        except BaseException:
+            self._queue.remove(call)
+            self._hand_over()
+            raise
+        batch, self._queue = self._queue, []
+        answered = False
+        try:
+            with anyio.CancelScope(shield=True):
+                try:
+                    values = await self._run([c.key for c in batch])
+                except Exception as exc:
+                    for c in batch:
+                        c.error = exc
+                else:
+                    for c, value in zip(batch, values, strict=True):
+                        c.value = value
+                answered = True
+        finally:
+            for c in batch:
+                if not answered:  # an interrupt (KeyboardInterrupt...) went through the shield
+                    c.error = StorageError("interrupted before the store answered")
+                c.wake.set()
+            self._hand_over()
+        return call.outcome()
+
+    def _hand_over(self) -> None:
+        # `_busy` stays set while the lead passes on, so no newcomer takes a batch too.
+        if self._queue:
+            successor = self._queue[0]
+            successor.lead = True
+            successor.wake.set()
+        else:
+            self._busy = False

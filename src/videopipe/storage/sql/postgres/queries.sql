@@ -1,0 +1,471 @@
+-- The queries of `PostgresStore`. Parameters are named (`%(name)s`). Times come
+-- from the database's clock (`now()`), the one clock every worker shares.
+
+-- name: schema_lock --
+-- Taken before reading or changing the schema version: concurrent first uses
+-- queue here, and only the first one migrates.
+SELECT pg_advisory_xact_lock(8226307614236157555)
+
+-- name: schema_version_table --
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+
+-- name: schema_version --
+SELECT coalesce(max(version), 0) AS version FROM schema_version
+
+-- name: record_migration --
+INSERT INTO schema_version (version, name) VALUES (%(version)s, %(name)s)
+
+-- name: pgvector_available --
+SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available
+
+-- name: notify_jobs --
+SELECT pg_notify('videopipe_jobs', %(queue)s)
+
+-- name: listen_jobs --
+LISTEN videopipe_jobs
+
+-- name: upsert_video --
+-- An existing video keeps its `created_at`.
+INSERT INTO videos (
+    id, original_path, original_path_raw, normalized_path, normalized_path_raw,
+    audio_path, audio_path_raw, duration_sec, width, height, has_audio, status, error,
+    created_at, updated_at
+) VALUES (
+    %(id)s, %(original_path)s, %(original_path_raw)s, %(normalized_path)s,
+    %(normalized_path_raw)s, %(audio_path)s, %(audio_path_raw)s, %(duration_sec)s,
+    %(width)s, %(height)s, %(has_audio)s, %(status)s, %(error)s, %(created_at)s,
+    %(updated_at)s
+)
+ON CONFLICT (id) DO UPDATE SET
+    original_path = excluded.original_path,
+    original_path_raw = excluded.original_path_raw,
+    normalized_path = excluded.normalized_path,
+    normalized_path_raw = excluded.normalized_path_raw,
+    audio_path = excluded.audio_path,
+    audio_path_raw = excluded.audio_path_raw,
+    duration_sec = excluded.duration_sec,
+    width = excluded.width,
+    height = excluded.height,
+    has_audio = excluded.has_audio,
+    status = excluded.status,
+    error = excluded.error,
+    updated_at = now()
+RETURNING *
+
+-- name: get_video --
+SELECT * FROM videos WHERE id = %(id)s
+
+-- name: video_exists --
+SELECT 1 AS found FROM videos WHERE id = %(id)s
+
+-- name: missing_videos --
+-- The first of these IDs that names no video.
+SELECT u.id FROM unnest(%(ids)s::text[]) AS u (id)
+WHERE NOT EXISTS (SELECT 1 FROM videos AS v WHERE v.id = u.id)
+LIMIT 1
+
+-- name: list_videos --
+SELECT * FROM videos
+WHERE %(status)s::text IS NULL OR status = %(status)s::text
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+
+-- name: count_videos --
+SELECT status, count(*) AS n FROM videos GROUP BY status
+
+-- name: set_video_status --
+UPDATE videos SET status = %(status)s, error = %(error)s, updated_at = now()
+WHERE id = %(id)s
+RETURNING id
+
+-- name: upsert_stage_run --
+INSERT INTO stage_runs (
+    video_id, stage, status, attempt, started_at, finished_at, duration_sec, error, detail
+) VALUES (
+    %(video_id)s, %(stage)s, %(status)s, %(attempt)s, %(started_at)s, %(finished_at)s,
+    %(duration_sec)s, %(error)s, %(detail)s
+)
+ON CONFLICT (video_id, stage) DO UPDATE SET
+    status = excluded.status,
+    attempt = excluded.attempt,
+    started_at = excluded.started_at,
+    finished_at = excluded.finished_at,
+    duration_sec = excluded.duration_sec,
+    error = excluded.error,
+    detail = excluded.detail
+
+-- name: get_stage_runs --
+SELECT * FROM stage_runs WHERE video_id = %(video_id)s ORDER BY stage
+
+-- name: delete_scenes --
+DELETE FROM scenes WHERE video_id = %(video_id)s
+
+-- name: upsert_scene --
+INSERT INTO scenes (id, video_id, idx, t_start, t_end)
+VALUES (%(id)s, %(video_id)s, %(idx)s, %(t_start)s, %(t_end)s)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, idx = excluded.idx,
+    t_start = excluded.t_start, t_end = excluded.t_end
+
+-- name: list_scenes --
+SELECT id, video_id, idx, t_start, t_end FROM scenes
+WHERE video_id = %(video_id)s ORDER BY idx, id
+
+-- name: delete_frames --
+DELETE FROM frames WHERE video_id = %(video_id)s
+
+-- name: upsert_frame --
+INSERT INTO frames (id, video_id, scene_id, idx, t, path, path_raw, phash, duplicate_of)
+VALUES (
+    %(id)s, %(video_id)s, %(scene_id)s, %(idx)s, %(t)s, %(path)s, %(path_raw)s, %(phash)s,
+    %(duplicate_of)s
+)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, scene_id = excluded.scene_id, idx = excluded.idx,
+    t = excluded.t, path = excluded.path, path_raw = excluded.path_raw,
+    phash = excluded.phash, duplicate_of = excluded.duplicate_of
+
+-- name: list_frames --
+SELECT * FROM frames WHERE video_id = %(video_id)s ORDER BY idx, id
+
+-- name: delete_segments --
+DELETE FROM transcript_segments WHERE video_id = %(video_id)s
+
+-- name: upsert_segment --
+INSERT INTO transcript_segments (id, video_id, idx, t_start, t_end, text)
+VALUES (%(id)s, %(video_id)s, %(idx)s, %(t_start)s, %(t_end)s, %(text)s)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, idx = excluded.idx, t_start = excluded.t_start,
+    t_end = excluded.t_end, text = excluded.text
+
+-- name: list_segments --
+SELECT id, video_id, idx, t_start, t_end, text FROM transcript_segments
+WHERE video_id = %(video_id)s ORDER BY idx, id
+
+-- name: delete_captions --
+DELETE FROM frame_captions WHERE video_id = %(video_id)s
+
+-- name: upsert_caption --
+INSERT INTO frame_captions (
+    id, video_id, frame_id, t, caption, entities, ocr_text, controls, model, error
+) VALUES (
+    %(id)s, %(video_id)s, %(frame_id)s, %(t)s, %(caption)s, %(entities)s, %(ocr_text)s,
+    %(controls)s, %(model)s, %(error)s
+)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, frame_id = excluded.frame_id, t = excluded.t,
+    caption = excluded.caption, entities = excluded.entities, ocr_text = excluded.ocr_text,
+    controls = excluded.controls, model = excluded.model, error = excluded.error
+
+-- name: list_captions --
+SELECT id, video_id, frame_id, t, caption, entities, ocr_text, controls, model, error
+FROM frame_captions WHERE video_id = %(video_id)s ORDER BY frame_id, id
+
+-- name: upsert_embedding --
+-- The vector travels as binary real[] (%(vector)b): see `_adapt_vectors`.
+INSERT INTO embeddings (owner_id, model, video_id, kind, dim, vector, text_hash)
+VALUES (%(owner_id)s, %(model)s, %(video_id)s, %(kind)s, %(dim)s, %(vector)b, %(text_hash)s)
+ON CONFLICT (owner_id, model) DO UPDATE SET
+    video_id = excluded.video_id, kind = excluded.kind, dim = excluded.dim,
+    vector = excluded.vector, text_hash = excluded.text_hash
+
+-- name: find_embeddings --
+SELECT text_hash, vector FROM embeddings
+WHERE model = %(model)s AND text_hash = ANY (%(hashes)s::text[])
+
+-- name: search_candidates --
+-- Vectors of one model, optionally of some kinds and videos, whose segment or
+-- caption still exists (a re-run stage may have replaced it).
+SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector
+FROM embeddings AS e
+WHERE e.model = %(model)s
+  AND (%(kinds)s::text[] IS NULL OR e.kind = ANY (%(kinds)s::text[]))
+  AND (%(video_ids)s::text[] IS NULL OR e.video_id = ANY (%(video_ids)s::text[]))
+  AND CASE e.kind
+      WHEN 'segment' THEN EXISTS (
+          SELECT 1 FROM transcript_segments AS s WHERE s.id = e.owner_id AND s.video_id = e.video_id)
+      ELSE EXISTS (
+          SELECT 1 FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
+  END
+
+-- name: segment_hits --
+SELECT id, video_id, text, t_start, t_end FROM transcript_segments
+WHERE id = ANY (%(ids)s::text[])
+
+-- name: caption_hits --
+-- A caption's hit spans its frame's scene, and shows the frame.
+SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t,
+       f.path AS frame_path, f.path_raw AS frame_path_raw,
+       s.t_start AS scene_start, s.t_end AS scene_end
+FROM frame_captions AS c
+LEFT JOIN frames AS f ON f.id = c.frame_id AND f.video_id = c.video_id
+LEFT JOIN scenes AS s ON s.id = f.scene_id AND s.video_id = f.video_id
+WHERE c.id = ANY (%(ids)s::text[])
+
+-- name: get_cached --
+SELECT key, value FROM cache WHERE key = ANY (%(keys)s::text[])
+
+-- name: put_cached --
+INSERT INTO cache (key, value) VALUES (%(key)s, %(value)s)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+
+-- name: insert_usage --
+INSERT INTO usage (
+    video_id, stage, provider, model, job_id, requests, input_tokens, output_tokens,
+    audio_seconds, images, texts, cost_usd, created_at
+) VALUES (
+    %(video_id)s, %(stage)s, %(provider)s, %(model)s, %(job_id)s, %(requests)s,
+    %(input_tokens)s, %(output_tokens)s, %(audio_seconds)s, %(images)s, %(texts)s,
+    %(cost_usd)s, %(created_at)s
+)
+
+-- name: usage_summary --
+SELECT coalesce(sum(requests), 0)::bigint AS requests,
+       coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+       coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+       coalesce(sum(audio_seconds), 0)::float8 AS audio_seconds,
+       coalesce(sum(images), 0)::bigint AS images,
+       coalesce(sum(texts), 0)::bigint AS texts,
+       coalesce(sum(cost_usd), 0)::float8 AS cost_usd
+FROM usage
+WHERE (%(video_id)s::text IS NULL OR video_id = %(video_id)s::text)
+  AND (%(job_id)s::text IS NULL OR job_id = %(job_id)s::text)
+  AND (%(batch_id)s::text IS NULL
+       OR video_id IN (SELECT video_id FROM jobs WHERE batch_id = %(batch_id)s::text))
+
+-- name: video_live_job --
+-- No row: no such video. Else the video's oldest live job, which a unique
+-- enqueue hands back, or a row of NULLs when it has none.
+SELECT j.*
+FROM videos AS v
+LEFT JOIN LATERAL (
+    SELECT * FROM jobs
+    WHERE jobs.video_id = v.id AND jobs.status IN ('pending', 'processing')
+    ORDER BY jobs.created_at, jobs.id
+    LIMIT 1
+) AS j ON true
+WHERE v.id = %(video_id)s
+
+-- name: insert_job --
+-- A unique job conflicts with a live unique job of its video (index
+-- jobs_one_live_per_video): then nothing is inserted, and the caller looks again.
+-- The notification goes out when the insert commits.
+WITH inserted AS (
+    INSERT INTO jobs (
+        id, video_id, queue, priority, status, attempts, max_attempts, run_after,
+        batch_id, created_at, updated_at, dedupe
+    ) VALUES (
+        %(id)s, %(video_id)s, %(queue)s, %(priority)s, 'pending', 0, %(max_attempts)s, now(),
+        %(batch_id)s, now(), now(), %(dedupe)s
+    )
+    ON CONFLICT (video_id) WHERE dedupe AND status IN ('pending', 'processing') DO NOTHING
+    RETURNING *
+), notified AS (
+    SELECT pg_notify('videopipe_jobs', queue) FROM inserted
+)
+SELECT inserted.* FROM inserted, (SELECT count(*) FROM notified) AS n
+
+-- name: insert_batch_jobs --
+-- One microsecond apart, so a batch runs in the order it was given.
+INSERT INTO jobs (
+    id, video_id, queue, priority, status, attempts, max_attempts, run_after,
+    batch_id, created_at, updated_at, dedupe
+)
+SELECT j.id, j.video_id, %(queue)s, %(priority)s, 'pending', 0, %(max_attempts)s, now(),
+       %(batch_id)s, now() + (j.n - 1) * interval '1 microsecond', now(), false
+FROM unnest(%(ids)s::text[], %(video_ids)s::text[]) WITH ORDINALITY AS j (id, video_id, n)
+
+-- name: claim_queue --
+-- One round trip. The CTE walks the partial index jobs_runnable in claim order
+-- and locks what it takes; rows another claimer holds are skipped, not waited
+-- for. MATERIALIZED: evaluated once, so exactly these rows are updated.
+WITH reaped AS (
+    -- A job whose last attempt's worker died has no attempt left: dead-letter it
+    -- instead of re-claiming it forever.
+    UPDATE jobs SET status = 'dead', lease_expires_at = NULL, updated_at = now(),
+        last_error = COALESCE(last_error || ' / ', '') || 'the worker running the last attempt stopped without finishing it (its lease expired)'
+    WHERE id IN (
+        SELECT id FROM jobs
+        WHERE queue = %(queue)s AND status = 'processing' AND lease_expires_at <= now()
+          AND attempts >= max_attempts
+        FOR UPDATE SKIP LOCKED
+    )
+), picked AS MATERIALIZED (
+    SELECT id FROM jobs
+    WHERE queue = %(queue)s
+      AND status IN ('pending', 'processing')
+      AND ((status = 'pending' AND run_after <= now())
+           OR (status = 'processing' AND lease_expires_at <= now() AND attempts < max_attempts))
+    ORDER BY priority DESC, created_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET status = 'processing', attempts = j.attempts + 1, worker_id = %(worker_id)s,
+    lease_expires_at = now() + %(lease)s * interval '1 second', updated_at = now()
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.*
+
+-- name: claim_queues --
+WITH reaped AS (
+    -- A job whose last attempt's worker died has no attempt left: dead-letter it
+    -- instead of re-claiming it forever.
+    UPDATE jobs SET status = 'dead', lease_expires_at = NULL, updated_at = now(),
+        last_error = COALESCE(last_error || ' / ', '') || 'the worker running the last attempt stopped without finishing it (its lease expired)'
+    WHERE id IN (
+        SELECT id FROM jobs
+        WHERE queue = ANY (%(queues)s::text[]) AND status = 'processing' AND lease_expires_at <= now()
+          AND attempts >= max_attempts
+        FOR UPDATE SKIP LOCKED
+    )
+), picked AS MATERIALIZED (
+    SELECT id FROM jobs
+    WHERE queue = ANY (%(queues)s::text[])
+      AND status IN ('pending', 'processing')
+      AND ((status = 'pending' AND run_after <= now())
+           OR (status = 'processing' AND lease_expires_at <= now() AND attempts < max_attempts))
+    ORDER BY priority DESC, created_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET status = 'processing', attempts = j.attempts + 1, worker_id = %(worker_id)s,
+    lease_expires_at = now() + %(lease)s * interval '1 second', updated_at = now()
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.*
+
+-- name: heartbeat --
+UPDATE jobs
+SET lease_expires_at = now() + %(lease)s * interval '1 second', updated_at = now()
+WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = 'processing'
+RETURNING id
+
+-- name: complete --
+UPDATE jobs SET status = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = now()
+WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = 'processing'
+RETURNING id
+
+-- name: complete_many --
+-- Several completions in one statement and one commit (see `Coalescer`).
+UPDATE jobs AS j
+SET status = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = now()
+FROM unnest(%(ids)s::text[], %(worker_ids)s::text[]) AS c (id, worker_id)
+WHERE j.id = c.id AND j.worker_id = c.worker_id AND j.status = 'processing'
+RETURNING j.id, j.worker_id
+
+-- name: fail --
+-- With attempts left: back to pending after `retry_in` (waking idle workers when
+-- that is now); else dead, keeping the error.
+WITH failed AS (
+    UPDATE jobs
+    SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+        run_after = CASE WHEN attempts >= max_attempts THEN now()
+                         ELSE now() + %(retry_in)s * interval '1 second' END,
+        lease_expires_at = NULL, last_error = %(error)s, updated_at = now()
+    WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = 'processing'
+    RETURNING *
+), notified AS (
+    SELECT pg_notify('videopipe_jobs', queue) FROM failed
+    WHERE status = 'pending' AND %(notify)s
+)
+SELECT failed.* FROM failed, (SELECT count(*) FROM notified) AS n
+
+-- name: release --
+-- A graceful stop: the attempt did not happen, and another worker may take it now.
+WITH released AS (
+    UPDATE jobs
+    SET status = 'pending', attempts = greatest(0, attempts - 1), run_after = now(),
+        lease_expires_at = NULL, worker_id = NULL, updated_at = now()
+    WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = 'processing'
+    RETURNING id, queue
+), notified AS (
+    SELECT pg_notify('videopipe_jobs', queue) FROM released
+)
+SELECT released.id FROM released, (SELECT count(*) FROM notified) AS n
+
+-- name: replay_one --
+-- A replayed job never holds its video's unique slot: another live job may have
+-- taken it meanwhile, and replaying is an explicit request to run this one.
+WITH replayed AS (
+    UPDATE jobs
+    SET status = 'pending', attempts = 0, run_after = now(), worker_id = NULL,
+        updated_at = now(), dedupe = false
+    WHERE id = %(id)s AND status = 'dead'
+    RETURNING queue
+), notified AS (
+    SELECT pg_notify('videopipe_jobs', queue) FROM replayed
+)
+SELECT (SELECT count(*) FROM replayed) AS count, (SELECT count(*) FROM notified) AS n
+
+-- name: replay_all --
+WITH replayed AS (
+    UPDATE jobs
+    SET status = 'pending', attempts = 0, run_after = now(), worker_id = NULL,
+        updated_at = now(), dedupe = false
+    WHERE status = 'dead'
+    RETURNING queue
+), notified AS (
+    SELECT pg_notify('videopipe_jobs', queue) FROM (SELECT DISTINCT queue FROM replayed) AS q
+)
+SELECT (SELECT count(*) FROM replayed) AS count, (SELECT count(*) FROM notified) AS n
+
+-- name: cancel --
+UPDATE jobs SET status = 'cancelled', updated_at = now()
+WHERE id = %(id)s AND status = 'pending'
+RETURNING id
+
+-- name: get_job --
+SELECT * FROM jobs WHERE id = %(id)s
+
+-- name: peek --
+SELECT * FROM jobs WHERE status = %(status)s
+ORDER BY priority DESC, created_at, id
+LIMIT %(n)s
+
+-- name: stats --
+SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'processing') AS processing,
+       count(*) FILTER (WHERE status = 'done') AS done,
+       count(*) FILTER (WHERE status = 'dead') AS dead,
+       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+       min(created_at) FILTER (WHERE status = 'pending' AND run_after <= now()) AS oldest,
+       count(*) FILTER (WHERE last_error IS NOT NULL) AS failed,
+       now() AS now
+FROM jobs
+
+-- name: insert_batch --
+INSERT INTO batches (id, total, created_at) VALUES (%(id)s, %(total)s, now())
+
+-- name: batch_status --
+SELECT b.id, b.total, b.created_at, b.cancelled,
+       count(j.id) FILTER (WHERE j.status = 'pending') AS pending,
+       count(j.id) FILTER (WHERE j.status = 'processing') AS processing,
+       count(j.id) FILTER (WHERE j.status = 'done') AS done,
+       count(j.id) FILTER (WHERE j.status = 'dead') AS dead,
+       count(j.id) FILTER (WHERE j.status = 'cancelled') AS cancelled_jobs,
+       max(j.updated_at) AS last_update
+FROM batches AS b
+LEFT JOIN jobs AS j ON j.batch_id = b.id
+WHERE b.id = %(id)s
+GROUP BY b.id
+
+-- name: batch_items --
+SELECT j.id, j.video_id, v.original_path, v.original_path_raw, j.status, j.attempts,
+       j.last_error
+FROM jobs AS j
+LEFT JOIN videos AS v ON v.id = j.video_id
+WHERE j.batch_id = %(id)s
+ORDER BY j.created_at, j.id
+
+-- name: cancel_batch --
+UPDATE batches SET cancelled = true WHERE id = %(id)s RETURNING id
+
+-- name: cancel_batch_jobs --
+UPDATE jobs SET status = 'cancelled', updated_at = now()
+WHERE batch_id = %(id)s AND status = 'pending'

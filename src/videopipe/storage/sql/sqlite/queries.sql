@@ -1,0 +1,361 @@
+-- The queries of `SQLiteStore`. Parameters are named (`:name`); timestamps are
+-- integer microseconds since the epoch, UTC. Every write runs inside
+-- `BEGIN IMMEDIATE`, so it holds the database's one write lock from its first
+-- read: two processes never claim the same job.
+
+-- name: schema_version_table --
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+)
+
+-- name: schema_version --
+SELECT coalesce(max(version), 0) FROM schema_version
+
+-- name: record_migration --
+INSERT INTO schema_version (version, name, applied_at) VALUES (:version, :name, :applied_at)
+
+-- name: upsert_video --
+-- An existing video keeps its `created_at`.
+INSERT INTO videos (
+    id, original_path, normalized_path, audio_path, duration_sec, width, height,
+    has_audio, status, error, created_at, updated_at
+) VALUES (
+    :id, :original_path, :normalized_path, :audio_path, :duration_sec, :width, :height,
+    :has_audio, :status, :error, :created_at, :updated_at
+)
+ON CONFLICT (id) DO UPDATE SET
+    original_path = excluded.original_path,
+    normalized_path = excluded.normalized_path,
+    audio_path = excluded.audio_path,
+    duration_sec = excluded.duration_sec,
+    width = excluded.width,
+    height = excluded.height,
+    has_audio = excluded.has_audio,
+    status = excluded.status,
+    error = excluded.error,
+    updated_at = :now
+RETURNING *
+
+-- name: get_video --
+SELECT * FROM videos WHERE id = :id
+
+-- name: video_exists --
+SELECT 1 FROM videos WHERE id = :id
+
+-- name: missing_videos --
+-- The IDs of a JSON array that name no video.
+SELECT value FROM json_each(:ids) WHERE value NOT IN (SELECT id FROM videos) LIMIT 1
+
+-- name: list_videos --
+SELECT * FROM videos
+WHERE :status IS NULL OR status = :status
+ORDER BY created_at DESC, id DESC
+LIMIT :limit
+
+-- name: count_videos --
+SELECT status, count(*) AS n FROM videos GROUP BY status
+
+-- name: set_video_status --
+UPDATE videos SET status = :status, error = :error, updated_at = :now WHERE id = :id
+RETURNING id
+
+-- name: upsert_stage_run --
+INSERT INTO stage_runs (
+    video_id, stage, status, attempt, started_at, finished_at, duration_sec, error, detail
+) VALUES (
+    :video_id, :stage, :status, :attempt, :started_at, :finished_at, :duration_sec, :error,
+    :detail
+)
+ON CONFLICT (video_id, stage) DO UPDATE SET
+    status = excluded.status,
+    attempt = excluded.attempt,
+    started_at = excluded.started_at,
+    finished_at = excluded.finished_at,
+    duration_sec = excluded.duration_sec,
+    error = excluded.error,
+    detail = excluded.detail
+
+-- name: get_stage_runs --
+SELECT * FROM stage_runs WHERE video_id = :video_id ORDER BY stage
+
+-- name: delete_scenes --
+DELETE FROM scenes WHERE video_id = :video_id
+
+-- name: upsert_scene --
+INSERT INTO scenes (id, video_id, idx, t_start, t_end)
+VALUES (:id, :video_id, :idx, :t_start, :t_end)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, idx = excluded.idx,
+    t_start = excluded.t_start, t_end = excluded.t_end
+
+-- name: list_scenes --
+SELECT * FROM scenes WHERE video_id = :video_id ORDER BY idx, id
+
+-- name: delete_frames --
+DELETE FROM frames WHERE video_id = :video_id
+
+-- name: upsert_frame --
+INSERT INTO frames (id, video_id, scene_id, idx, t, path, phash, duplicate_of)
+VALUES (:id, :video_id, :scene_id, :idx, :t, :path, :phash, :duplicate_of)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, scene_id = excluded.scene_id, idx = excluded.idx,
+    t = excluded.t, path = excluded.path, phash = excluded.phash,
+    duplicate_of = excluded.duplicate_of
+
+-- name: list_frames --
+SELECT * FROM frames WHERE video_id = :video_id ORDER BY idx, id
+
+-- name: delete_segments --
+DELETE FROM transcript_segments WHERE video_id = :video_id
+
+-- name: upsert_segment --
+INSERT INTO transcript_segments (id, video_id, idx, t_start, t_end, text)
+VALUES (:id, :video_id, :idx, :t_start, :t_end, :text)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, idx = excluded.idx, t_start = excluded.t_start,
+    t_end = excluded.t_end, text = excluded.text
+
+-- name: list_segments --
+SELECT * FROM transcript_segments WHERE video_id = :video_id ORDER BY idx, id
+
+-- name: delete_captions --
+DELETE FROM frame_captions WHERE video_id = :video_id
+
+-- name: upsert_caption --
+INSERT INTO frame_captions (
+    id, video_id, frame_id, t, caption, entities, ocr_text, controls, model, error
+) VALUES (
+    :id, :video_id, :frame_id, :t, :caption, :entities, :ocr_text, :controls, :model, :error
+)
+ON CONFLICT (id) DO UPDATE SET
+    video_id = excluded.video_id, frame_id = excluded.frame_id, t = excluded.t,
+    caption = excluded.caption, entities = excluded.entities, ocr_text = excluded.ocr_text,
+    controls = excluded.controls, model = excluded.model, error = excluded.error
+
+-- name: list_captions --
+SELECT * FROM frame_captions WHERE video_id = :video_id ORDER BY frame_id, id
+
+-- name: upsert_embedding --
+INSERT INTO embeddings (owner_id, model, video_id, kind, dim, vector, text_hash)
+VALUES (:owner_id, :model, :video_id, :kind, :dim, :vector, :text_hash)
+ON CONFLICT (owner_id, model) DO UPDATE SET
+    video_id = excluded.video_id, kind = excluded.kind, dim = excluded.dim,
+    vector = excluded.vector, text_hash = excluded.text_hash
+
+-- name: find_embeddings --
+SELECT text_hash, vector FROM embeddings
+WHERE model = :model AND text_hash IN (SELECT value FROM json_each(:hashes))
+
+-- name: search_candidates --
+-- Vectors of one model, optionally of some kinds and videos, whose segment or
+-- caption still exists (a re-run stage may have replaced it).
+SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector
+FROM embeddings AS e
+WHERE e.model = :model
+  AND (:kinds IS NULL OR e.kind IN (SELECT value FROM json_each(:kinds)))
+  AND (:video_ids IS NULL OR e.video_id IN (SELECT value FROM json_each(:video_ids)))
+  AND CASE e.kind
+      WHEN 'segment' THEN EXISTS (
+          SELECT 1 FROM transcript_segments AS s WHERE s.id = e.owner_id AND s.video_id = e.video_id)
+      ELSE EXISTS (
+          SELECT 1 FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
+  END
+
+-- name: segment_hits --
+SELECT id, video_id, text, t_start, t_end FROM transcript_segments
+WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: caption_hits --
+-- A caption's hit spans its frame's scene, and shows the frame.
+SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t,
+       f.path AS frame_path, s.t_start AS scene_start, s.t_end AS scene_end
+FROM frame_captions AS c
+LEFT JOIN frames AS f ON f.id = c.frame_id AND f.video_id = c.video_id
+LEFT JOIN scenes AS s ON s.id = f.scene_id AND s.video_id = f.video_id
+WHERE c.id IN (SELECT value FROM json_each(:ids))
+
+-- name: get_cached --
+SELECT key, value FROM cache WHERE key IN (SELECT value FROM json_each(:keys))
+
+-- name: put_cached --
+INSERT INTO cache (key, value) VALUES (:key, :value)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+
+-- name: insert_usage --
+INSERT INTO usage (
+    video_id, stage, provider, model, job_id, requests, input_tokens, output_tokens,
+    audio_seconds, images, texts, cost_usd, created_at
+) VALUES (
+    :video_id, :stage, :provider, :model, :job_id, :requests, :input_tokens, :output_tokens,
+    :audio_seconds, :images, :texts, :cost_usd, :created_at
+)
+
+-- name: usage_summary --
+SELECT count(*) AS n_rows,
+       coalesce(sum(requests), 0) AS requests,
+       coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(audio_seconds), 0.0) AS audio_seconds,
+       coalesce(sum(images), 0) AS images,
+       coalesce(sum(texts), 0) AS texts,
+       coalesce(sum(cost_usd), 0.0) AS cost_usd
+FROM usage
+WHERE (:video_id IS NULL OR video_id = :video_id)
+  AND (:job_id IS NULL OR job_id = :job_id)
+  AND (:batch_id IS NULL OR video_id IN (SELECT video_id FROM jobs WHERE batch_id = :batch_id))
+
+-- name: live_job --
+-- The oldest live job of a video, which a unique enqueue hands back.
+SELECT * FROM jobs
+WHERE video_id = :video_id AND status IN ('pending', 'processing')
+ORDER BY created_at, id
+LIMIT 1
+
+-- name: insert_job --
+INSERT INTO jobs (
+    id, video_id, queue, priority, status, attempts, max_attempts, run_after,
+    batch_id, created_at, updated_at, dedupe
+) VALUES (
+    :id, :video_id, :queue, :priority, 'pending', 0, :max_attempts, :now,
+    :batch_id, :created_at, :now, :dedupe
+)
+RETURNING *
+
+-- name: insert_batch_job --
+INSERT INTO jobs (
+    id, video_id, queue, priority, status, attempts, max_attempts, run_after,
+    batch_id, created_at, updated_at, dedupe
+) VALUES (
+    :id, :video_id, :queue, :priority, 'pending', 0, :max_attempts, :now,
+    :batch_id, :created_at, :now, 0
+)
+
+-- name: reap_expired --
+-- A job whose last attempt's worker died has no attempt left: dead-letter it
+-- instead of re-claiming it forever.
+UPDATE jobs SET status = 'dead', lease_expires_at = NULL, updated_at = :now,
+    last_error = COALESCE(last_error || ' / ', '') || 'the worker running the last attempt stopped without finishing it (its lease expired)'
+WHERE status = 'processing' AND lease_expires_at <= :now AND attempts >= max_attempts
+
+-- name: claim_queue --
+-- Runnable jobs of one queue: the index `jobs_runnable` yields them in claim order.
+UPDATE jobs
+SET status = 'processing', attempts = attempts + 1, worker_id = :worker_id,
+    lease_expires_at = :lease_until, updated_at = :now
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE queue = :queue
+      AND status IN ('pending', 'processing')
+      AND ((status = 'pending' AND run_after <= :now)
+           OR (status = 'processing' AND lease_expires_at <= :now AND attempts < max_attempts))
+    ORDER BY priority DESC, created_at, id
+    LIMIT :limit
+)
+RETURNING *
+
+-- name: claim_queues --
+UPDATE jobs
+SET status = 'processing', attempts = attempts + 1, worker_id = :worker_id,
+    lease_expires_at = :lease_until, updated_at = :now
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE queue IN (SELECT value FROM json_each(:queues))
+      AND status IN ('pending', 'processing')
+      AND ((status = 'pending' AND run_after <= :now)
+           OR (status = 'processing' AND lease_expires_at <= :now AND attempts < max_attempts))
+    ORDER BY priority DESC, created_at, id
+    LIMIT :limit
+)
+RETURNING *
+
+-- name: heartbeat --
+UPDATE jobs SET lease_expires_at = :lease_until, updated_at = :now
+WHERE id = :id AND worker_id = :worker_id AND status = 'processing'
+RETURNING id
+
+-- name: complete --
+UPDATE jobs SET status = 'done', lease_expires_at = NULL, last_error = NULL, updated_at = :now
+WHERE id = :id AND worker_id = :worker_id AND status = 'processing'
+RETURNING id
+
+-- name: fail --
+-- With attempts left: back to pending after `retry_in`; else dead, keeping the error.
+UPDATE jobs
+SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+    run_after = CASE WHEN attempts >= max_attempts THEN :now ELSE :retry_at END,
+    lease_expires_at = NULL, last_error = :error, updated_at = :now
+WHERE id = :id AND worker_id = :worker_id AND status = 'processing'
+RETURNING *
+
+-- name: release --
+-- A graceful stop: the attempt did not happen.
+UPDATE jobs
+SET status = 'pending', attempts = max(0, attempts - 1), run_after = :now,
+    lease_expires_at = NULL, worker_id = NULL, updated_at = :now
+WHERE id = :id AND worker_id = :worker_id AND status = 'processing'
+RETURNING id
+
+-- name: replay_one --
+-- A replayed job never holds its video's unique slot: another live job may have
+-- taken it meanwhile, and replaying is an explicit request to run this one.
+UPDATE jobs
+SET status = 'pending', attempts = 0, run_after = :now, worker_id = NULL,
+    updated_at = :now, dedupe = 0
+WHERE id = :id AND status = 'dead'
+
+-- name: replay_all --
+UPDATE jobs
+SET status = 'pending', attempts = 0, run_after = :now, worker_id = NULL,
+    updated_at = :now, dedupe = 0
+WHERE status = 'dead'
+
+-- name: cancel --
+UPDATE jobs SET status = 'cancelled', updated_at = :now WHERE id = :id AND status = 'pending'
+
+-- name: get_job --
+SELECT * FROM jobs WHERE id = :id
+
+-- name: peek --
+SELECT * FROM jobs WHERE status = :status ORDER BY priority DESC, created_at, id LIMIT :n
+
+-- name: stats --
+SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'processing') AS processing,
+       count(*) FILTER (WHERE status = 'done') AS done,
+       count(*) FILTER (WHERE status = 'dead') AS dead,
+       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+       min(created_at) FILTER (WHERE status = 'pending' AND run_after <= :now) AS oldest,
+       count(*) FILTER (WHERE last_error IS NOT NULL) AS failed
+FROM jobs
+
+-- name: insert_batch --
+INSERT INTO batches (id, total, created_at, cancelled) VALUES (:id, :total, :now, 0)
+
+-- name: batch_status --
+SELECT b.id, b.total, b.created_at, b.cancelled,
+       count(j.id) FILTER (WHERE j.status = 'pending') AS pending,
+       count(j.id) FILTER (WHERE j.status = 'processing') AS processing,
+       count(j.id) FILTER (WHERE j.status = 'done') AS done,
+       count(j.id) FILTER (WHERE j.status = 'dead') AS dead,
+       count(j.id) FILTER (WHERE j.status = 'cancelled') AS cancelled_jobs,
+       max(j.updated_at) AS last_update
+FROM batches AS b
+LEFT JOIN jobs AS j ON j.batch_id = b.id
+WHERE b.id = :id
+GROUP BY b.id
+
+-- name: batch_items --
+SELECT j.id, j.video_id, v.original_path, j.status, j.attempts, j.last_error
+FROM jobs AS j
+LEFT JOIN videos AS v ON v.id = j.video_id
+WHERE j.batch_id = :id
+ORDER BY j.created_at, j.id
+
+-- name: cancel_batch --
+UPDATE batches SET cancelled = 1 WHERE id = :id RETURNING id
+
+-- name: cancel_batch_jobs --
+UPDATE jobs SET status = 'cancelled', updated_at = :now
+WHERE batch_id = :id AND status = 'pending'

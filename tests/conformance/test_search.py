@@ -1,0 +1,199 @@
+"""Embeddings and search: exact cosine ranking, filters, models kept apart."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.conformance import records
+from tests.conformance.records import embedding
+from videopipe import ConfigurationError, NotFound
+from videopipe._models import caption_id, frame_id, segment_id, text_hash
+
+
+async def _two_videos(store) -> None:
+    for v in ("talk", "demo"):
+        await store.upsert_video(records.video(v))
+        await store.save_scenes(v, records.scenes(v, 3))
+        await store.save_frames(v, records.frames(v, 3))
+        await store.save_segments(v, records.segments(v, [f"{v} words {i}" for i in range(3)]))
+        await store.save_captions(v, records.captions(v, [f"{v} slide {i}" for i in range(3)]))
+
+
+# Unit vectors at known angles from the query [1, 0, 0]: cosines 1, 0.8, 0.6, 0, -1.
+VECTORS = {
+    ("talk", "segment", 0): [1.0, 0.0, 0.0],
+    ("talk", "caption", 1): [0.8, 0.6, 0.0],
+    ("demo", "segment", 2): [0.6, 0.0, 0.8],
+    ("demo", "caption", 0): [0.0, 1.0, 0.0],
+    ("talk", "segment", 1): [-1.0, 0.0, 0.0],
+}
+
+
+def _owner(video_id: str, kind: str, i: int) -> str:
+    return segment_id(video_id, i) if kind == "segment" else caption_id(frame_id(video_id, i))
+
+
+async def _embed(store, model: str = "m", scale: float = 1.0) -> None:
+    await store.save_embeddings(
+        [
+            embedding(_owner(v, kind, i), v, kind, [x * scale for x in vec], model=model)
+            for (v, kind, i), vec in VECTORS.items()
+        ]
+    )
+
+
+async def test_search_ranks_by_cosine_similarity(store) -> None:
+    await _two_videos(store)
+    await _embed(store, scale=3.0)  # cosine ignores length
+    hits = await store.search([2.0, 0.0, 0.0], model="m", k=10)
+    assert [h.id for h in hits] == [
+        segment_id("talk", 0),
+        caption_id(frame_id("talk", 1)),
+        segment_id("demo", 2),
+        caption_id(frame_id("demo", 0)),
+        segment_id("talk", 1),
+    ]
+    assert [h.score for h in hits] == pytest.approx([1.0, 0.8, 0.6, 0.0, -1.0], abs=1e-6)
+    assert [h.id for h in await store.search([1.0, 0.0, 0.0], model="m", k=2)] == [
+        segment_id("talk", 0),
+        caption_id(frame_id("talk", 1)),
+    ]
+    assert await store.search([1.0, 0.0, 0.0], model="m", k=0) == []
+
+
+async def test_hits_carry_text_and_time_span(store) -> None:
+    await _two_videos(store)
+    await _embed(store)
+    hits = {h.id: h for h in await store.search([1.0, 0.0, 0.0], model="m")}
+    segment = hits[segment_id("talk", 0)]
+    assert (segment.kind, segment.video_id, segment.text) == ("segment", "talk", "talk words 0")
+    assert (segment.t_start, segment.t_end, segment.frame_path) == (0.0, 5.0, None)
+    caption = hits[caption_id(frame_id("talk", 1))]
+    assert caption.kind == "caption"
+    assert caption.text == "talk slide 1 slide 1"  # caption, then its on-screen text
+    # The caption's frame shows scene 1, so the hit spans that scene.
+    assert (caption.t_start, caption.t_end) == (10.0, 20.0)
+    assert caption.frame_path == "frames/talk/scene_001.jpg"
+
+
+async def test_a_caption_without_its_frame_is_a_moment(store) -> None:
+    await _two_videos(store)
+    await store.save_frames("talk", [])
+    await _embed(store)
+    hits = {h.id: h for h in await store.search([1.0, 0.0, 0.0], model="m")}
+    caption = hits[caption_id(frame_id("talk", 1))]
+    assert (caption.t_start, caption.t_end, caption.frame_path) == (15.0, 15.0, None)
+
+
+async def test_search_filters_by_kind_and_video(store) -> None:
+    await _two_videos(store)
+    await _embed(store)
+    query = [1.0, 0.0, 0.0]
+    only_captions = await store.search(query, model="m", kinds=["caption"])
+    assert {h.kind for h in only_captions} == {"caption"}
+    assert len(only_captions) == 2
+    only_demo = await store.search(query, model="m", video_ids=["demo"])
+    assert [h.id for h in only_demo] == [segment_id("demo", 2), caption_id(frame_id("demo", 0))]
+    both = await store.search(query, model="m", kinds=["segment"], video_ids=iter(["talk"]))
+    assert [h.id for h in both] == [segment_id("talk", 0), segment_id("talk", 1)]
+    assert await store.search(query, model="m", video_ids=[]) == []
+    assert await store.search(query, model="m", video_ids=["nobody"]) == []
+
+
+async def test_a_query_of_the_wrong_dimension_is_a_configuration_error(store) -> None:
+    await _two_videos(store)
+    await _embed(store)
+    with pytest.raises(ConfigurationError, match="4 dimensions"):
+        await store.search([1.0, 0.0, 0.0, 0.0], model="m")
+
+
+async def test_models_are_kept_apart(store) -> None:
+    """The same segment embedded by two models: each search sees only its model's vectors."""
+    await _two_videos(store)
+    await _embed(store, model="small")
+    owner = segment_id("talk", 2)
+    await store.save_embeddings(
+        [
+            embedding(owner, "talk", "segment", [0.0, 0.0, 0.0, 1.0, 0.0], model="big"),
+            embedding(segment_id("talk", 0), "talk", "segment", [1, 0, 0, 0, 0], model="big"),
+        ]
+    )
+    small = await store.search([0.0, 0.0, 1.0], model="small")
+    assert len(small) == 5
+    big = await store.search([0.0, 0.0, 0.0, 1.0, 0.0], model="big")
+    assert [h.id for h in big] == [owner, segment_id("talk", 0)]
+    assert big[0].score == pytest.approx(1.0)
+    assert await store.search([1.0], model="unknown") == []
+    with pytest.raises(ConfigurationError):
+        await store.search([1.0, 0.0, 0.0], model="big")
+
+
+async def test_embeddings_are_upserted_by_owner_and_model(store) -> None:
+    await _two_videos(store)
+    owner = segment_id("talk", 0)
+    await store.save_embeddings([embedding(owner, "talk", "segment", [1, 0, 0])])
+    await store.save_embeddings([embedding(owner, "talk", "segment", [0, 1, 0])])
+    hits = await store.search([0.0, 1.0, 0.0], model="m")
+    assert [(h.id, round(h.score, 6)) for h in hits] == [(owner, 1.0)]
+
+
+async def test_find_embeddings_looks_up_by_text_hash_and_model(store) -> None:
+    """Identical texts are embedded once: the stored vector is found by the text's hash."""
+    await _two_videos(store)
+    vector = [0.25, -0.5, 0.75, 1.0]
+    await store.save_embeddings(
+        [
+            embedding(segment_id("talk", 0), "talk", "segment", vector, text="hello"),
+            embedding(segment_id("talk", 1), "talk", "segment", [1, 1, 1, 1], model="other"),
+        ]
+    )
+    found = await store.find_embeddings([text_hash("hello"), text_hash("nope")], model="m")
+    assert list(found) == [text_hash("hello")]
+    assert found[text_hash("hello")] == pytest.approx(vector)
+    assert await store.find_embeddings([text_hash("hello")], model="other") == {}
+    assert await store.find_embeddings([], model="m") == {}
+
+
+async def test_embeddings_of_replaced_rows_are_never_hits(store) -> None:
+    """A re-run stage replaced the segments: old vectors stay (a cache) but never match."""
+    await _two_videos(store)
+    await _embed(store)
+    await store.save_segments("talk", [])
+    hits = await store.search([1.0, 0.0, 0.0], model="m")
+    assert all(not (h.video_id == "talk" and h.kind == "segment") for h in hits)
+    assert len(hits) == 3
+
+
+async def test_embeddings_need_their_video(store) -> None:
+    with pytest.raises(NotFound):
+        await store.save_embeddings([embedding("ghost_segment_000", "ghost", "segment", [1.0])])
+
+
+async def test_vectors_must_be_finite(store) -> None:
+    await _two_videos(store)
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ConfigurationError):
+            await store.save_embeddings(
+                [embedding(segment_id("talk", 0), "talk", "segment", [1.0, bad])]
+            )
+
+
+async def test_a_realistic_search_over_many_vectors(store) -> None:
+    """1,536-dimension vectors, as `text-embedding-3-small` makes: the exact nearest comes first."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    await store.upsert_video(records.video("big"))
+    n = 300
+    await store.save_segments("big", records.segments("big", [f"t{i}" for i in range(n)]))
+    vectors = rng.normal(size=(n, 1536)).astype(np.float32)
+    await store.save_embeddings(
+        [embedding(segment_id("big", i), "big", "segment", vectors[i]) for i in range(n)]
+    )
+    query = vectors[123] + rng.normal(scale=0.1, size=1536).astype(np.float32)
+    hits = await store.search(query.tolist(), model="m", k=5)
+    assert hits[0].id == segment_id("big", 123)
+    assert len(hits) == 5
+    assert hits == sorted(hits, key=lambda h: -h.score)

@@ -1,0 +1,280 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import videopipe as vp
+from videopipe.storage import MemoryStore
+
+FAST = vp.RetryPolicy(attempts=1000, initial_delay=0.0, max_delay=0.0, jitter=False)
+
+
+class Work:
+    """A stage that takes `seconds`, fails for listed files, and counts concurrency."""
+
+    name = "work"
+    requires = ()
+
+    def __init__(self, seconds: float = 0.01, poison: set[str] | None = None) -> None:
+        self.seconds = seconds
+        self.poison = poison or set()
+        self.now = 0
+        self.peak = 0
+        self.runs: list[str] = []
+
+    async def run(self, ctx: vp.StageContext) -> dict[str, Any]:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            self.runs.append(ctx.video.id)
+            await anyio.sleep(self.seconds)
+            if Path(ctx.video.original_path).name in self.poison:
+                raise RuntimeError("this file always fails")
+            return {"ok": True}
+        finally:
+            self.now -= 1
+
+
+async def enqueue(store: MemoryStore, tmp_path: Path, n: int, **kw: Any) -> list[vp.Job]:
+    jobs = []
+    for i in range(n):
+        path = tmp_path / f"v{i}.mp4"
+        path.write_bytes(f"video {i}".encode())
+        video = await store.upsert_video(vp.Video(id=f"vid{i}", original_path=str(path)))
+        jobs.append(await store.enqueue(video.id, **kw))
+    return jobs
+
+
+async def until(predicate: Any, seconds: float = 5.0) -> None:
+    """Poll `predicate` (sync or async) until it is true; fail after `seconds`."""
+    for _ in range(int(seconds / 0.01)):
+        value = predicate()
+        if hasattr(value, "__await__"):
+            value = await value
+        if value:
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError("condition never became true")
+
+
+def make_worker(store: MemoryStore, stage: Work, **kw: Any) -> vp.Worker:
+    pipeline = vp.Pipeline([stage], store=store, data_dir="data")
+    options: dict[str, Any] = {
+        "poll_interval": 0.01,
+        "max_poll_interval": 0.05,
+        "lease": 5.0,
+        "backoff": FAST,
+        "handle_signals": False,
+    }
+    options.update(kw)
+    return vp.Worker(pipeline, **options)
+
+
+async def run_until_drained(worker: vp.Worker, store: MemoryStore) -> None:
+    async def stop_when_idle() -> None:
+        while True:
+            await anyio.sleep(0.02)
+            counts = (await store.stats()).counts
+            if counts["pending"] + counts["processing"] == 0:
+                worker.stop()
+                return
+
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_when_idle)
+            await worker.run()
+
+
+async def test_a_worker_drains_the_queue_with_bounded_concurrency(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await enqueue(store, tmp_path, 12)
+    stage = Work(seconds=0.02)
+    worker = make_worker(store, stage, concurrency=3)
+    await run_until_drained(worker, store)
+    stats = await store.stats()
+    assert stats.counts["done"] == 12
+    assert stage.peak == 3
+    assert sorted(stage.runs) == sorted(f"vid{i}" for i in range(12))  # each exactly once
+    assert all(v.status is vp.VideoStatus.READY for v in await store.list_videos())
+    assert worker.completed == 12
+
+
+async def test_a_poison_job_goes_dead_after_max_attempts_without_blocking_the_queue(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="videopipe")
+    store = MemoryStore()
+    jobs = await enqueue(store, tmp_path, 5, max_attempts=3)
+    stage = Work(poison={"v2.mp4"})
+    await run_until_drained(make_worker(store, stage, concurrency=2), store)
+    poison = await store.get_job(jobs[2].id)
+    assert poison.status is vp.JobStatus.DEAD
+    assert poison.attempts == 3
+    assert poison.last_error is not None
+    assert "this file always fails" in poison.last_error
+    assert stage.runs.count("vid2") == 3
+    assert (await store.stats()).counts["done"] == 4
+    dead_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("DEAD:")]
+    assert len(dead_lines) == 1
+    assert f'"job_id": "{poison.id}"' in dead_lines[0]
+    assert '"stage": "work"' in dead_lines[0]
+    assert '"attempts": 3' in dead_lines[0]
+    assert any(r.getMessage().startswith("CLAIMED: Processing job") for r in caplog.records)
+    # Replay puts it back, and a fixed stage finishes it.
+    assert await store.replay(poison.id) == 1
+    stage.poison.clear()
+    await run_until_drained(make_worker(store, stage), store)
+    assert (await store.get_job(poison.id)).status is vp.JobStatus.DONE
+
+
+async def test_failed_attempts_wait_for_their_backoff(tmp_path: Path) -> None:
+    store = MemoryStore()
+    [job] = await enqueue(store, tmp_path, 1, max_attempts=2)
+    stage = Work(poison={"v0.mp4"})
+    worker = make_worker(store, stage, backoff=vp.RetryPolicy(initial_delay=30, jitter=False))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        await until(lambda: stage.runs and not stage.now)
+        await anyio.sleep(0.2)
+        worker.stop()
+    after = await store.get_job(job.id)
+    assert after.status is vp.JobStatus.PENDING
+    assert after.attempts == 1
+    assert (after.run_after - after.updated_at).total_seconds() == pytest.approx(30, abs=1)
+    assert stage.runs == ["vid0"]  # not retried before its time
+
+
+async def test_a_graceful_stop_lets_running_jobs_finish(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await enqueue(store, tmp_path, 4)
+    stage = Work(seconds=0.3)
+    worker = make_worker(store, stage, concurrency=2, grace_period=5)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        await until(lambda: stage.now == 2)
+        worker.stop()
+    counts = (await store.stats()).counts
+    assert counts["done"] == 2
+    assert counts["pending"] == 2  # never claimed
+    assert counts["processing"] == 0
+
+
+async def test_after_the_grace_period_running_jobs_are_released(tmp_path: Path) -> None:
+    store = MemoryStore()
+    jobs = await enqueue(store, tmp_path, 2)
+    stage = Work(seconds=30)
+    worker = make_worker(store, stage, concurrency=2, grace_period=0.1)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            await until(lambda: stage.now == 2)
+            worker.stop()
+    for job in jobs:
+        after = await store.get_job(job.id)
+        assert after.status is vp.JobStatus.PENDING
+        assert after.attempts == 0  # the interrupted attempt is refunded
+        assert after.worker_id is None
+
+
+async def test_kill_stops_at_once_and_releases(tmp_path: Path) -> None:
+    store = MemoryStore()
+    [job] = await enqueue(store, tmp_path, 1)
+    stage = Work(seconds=30)
+    worker = make_worker(store, stage, grace_period=60)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            await until(lambda: stage.now == 1)
+            worker.kill()
+    assert (await store.get_job(job.id)).status is vp.JobStatus.PENDING
+
+
+async def test_a_job_whose_lease_was_taken_is_not_completed_by_the_old_worker(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    [job] = await enqueue(store, tmp_path, 1)
+    stage = Work(seconds=0.5)
+    worker = make_worker(store, stage, lease=0.15)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        await until(lambda: stage.now == 1)
+        # Another worker takes the job over (as if this one had stalled past its lease).
+        current = await store.get_job(job.id)
+        store.jobs[job.id] = current.model_copy(update={"worker_id": "someone-else"})
+        await until(lambda: not stage.now)
+        worker.stop()
+    after = await store.get_job(job.id)
+    assert after.status is vp.JobStatus.PROCESSING
+    assert after.worker_id == "someone-else"
+    assert worker.completed == 0
+
+
+async def test_a_worker_serves_only_its_queues_highest_priority_first(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await enqueue(store, tmp_path, 2, queue="bulk")
+    low = await store.upsert_video(vp.Video(id="low", original_path=str(tmp_path / "v0.mp4")))
+    high = await store.upsert_video(vp.Video(id="high", original_path=str(tmp_path / "v1.mp4")))
+    await store.enqueue(low.id, queue="interactive", priority=0)
+    await store.enqueue(high.id, queue="interactive", priority=10)
+    stage = Work()
+    worker = make_worker(store, stage, concurrency=1, queues=["interactive"])
+    await run_until_drained_queue(worker, store, "interactive")
+    assert stage.runs == ["high", "low"]
+    assert (await store.stats()).counts["pending"] == 2  # bulk untouched
+
+
+async def run_until_drained_queue(worker: vp.Worker, store: MemoryStore, queue: str) -> None:
+    async def stop_when_idle() -> None:
+        while True:
+            await anyio.sleep(0.02)
+            live = [
+                j
+                for j in store.jobs.values()
+                if j.queue == queue and j.status in (vp.JobStatus.PENDING, vp.JobStatus.PROCESSING)
+            ]
+            if not live:
+                worker.stop()
+                return
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_when_idle)
+            await worker.run()
+
+
+async def test_http_endpoints(tmp_path: Path) -> None:
+    store = MemoryStore()
+    await enqueue(store, tmp_path, 3)
+    worker = make_worker(store, Work(seconds=5), concurrency=1, http_port=0, grace_period=0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        await until(lambda: worker.bound_port is not None and worker.running)
+        base = f"http://127.0.0.1:{worker.bound_port}"
+        async with httpx.AsyncClient(base_url=base) as client:
+            health = await client.get("/healthz")
+            assert health.status_code == 200
+            assert health.json()["ok"] is True
+            assert health.json()["status"] == "healthy"
+            peek = (await client.get("/jobs/peek")).json()
+            assert peek["pending_jobs"] == 2
+            assert len(peek["jobs"]) == 2
+            stats = (await client.get("/stats")).json()
+            assert stats["jobs"]["processing"] == 1
+            assert stats["videos"]["pending"] + stats["videos"]["processing"] == 3
+            assert stats["processing"]["in_flight"] == 1
+            metrics = await client.get("/metrics")
+            assert metrics.status_code == 200
+            assert "videopipe_jobs_in_flight" in metrics.text
+            assert 'videopipe_queue_jobs{status="pending"} 2.0' in metrics.text
+            assert (await client.get("/nope")).status_code == 404
+            await store.aclose()
+            unhealthy = await client.get("/healthz")
+            assert unhealthy.status_code == 503
+            assert unhealthy.json()["ok"] is False
+        worker.kill()
