@@ -27,8 +27,9 @@ install-dev: $(VENV)/.installed-dev
 system-deps:
 	bash scripts/install-system-deps.sh
 
-demo: $(VENV)/.installed
-	$(BIN)/python examples/hash_files.py
+# The main job on the embedded default (SQLite): generate a sample clip, process it.
+demo: $(VENV)/.installed system-deps
+	$(BIN)/python examples/quickstart.py
 
 lint: install-dev
 	$(BIN)/ruff check .
