@@ -17,7 +17,7 @@ import videopipe
 
 from ._exceptions import ConfigurationError, VideopipeError
 from ._models import JobStatus
-from ._pipeline import Pipeline, default_provider
+from ._pipeline import NO_PROVIDER_HINT, Pipeline, default_provider
 from ._settings import Settings, redact_url
 from .storage import Store, open_store
 
@@ -65,6 +65,19 @@ async def _cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_process(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dry_run:
+        # An estimate reads the store (completed stages cost nothing) but must not create one.
+        url = settings.database_url
+        sqlite = url.startswith("sqlite:///")
+        existing = not sqlite or await anyio.Path(url.removeprefix("sqlite:///")).exists()
+        async with open_store(url if existing else "memory://") as store:
+            pipeline = _pipeline(store, settings)
+            estimate = await pipeline.estimate([Path(p) for p in args.paths])
+        _print(estimate.table())
+        if pipeline.provider is None:
+            _print(f"No AI provider: {NO_PROVIDER_HINT}.")
+        _print(f"Estimated cost: ${estimate.cost_usd:.4f} (dry run: nothing was processed)")
+        return 0
     async with open_store(_store_url(settings)) as store:
         pipeline = _pipeline(store, settings)
         force: bool | set[str] = True if args.force == ["all"] else set(args.force or ())
@@ -226,21 +239,40 @@ def _clock(seconds: float) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `videopipe` command."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="store URL (default: DATABASE_URL or sqlite:///videopipe.db)")
-    common.add_argument("--data-dir", help="root of the file layout (default: DATA_DIR or ./data)")
-    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    def common(suppress: bool) -> argparse.ArgumentParser:
+        # Given after the command they must not be reset by the command's own
+        # defaults, so the commands' copies default to "not given".
+        default = argparse.SUPPRESS if suppress else None
+        options = argparse.ArgumentParser(add_help=False)
+        options.add_argument(
+            "--db",
+            default=default,
+            help="store URL (default: DATABASE_URL or sqlite:///videopipe.db)",
+        )
+        options.add_argument(
+            "--data-dir",
+            default=default,
+            help="root of the file layout (default: DATA_DIR or ./data)",
+        )
+        options.add_argument(
+            "--debug",
+            action="store_true",
+            default=default or False,
+            help="show tracebacks on errors",
+        )
+        return options
 
     parser = argparse.ArgumentParser(
         prog="videopipe",
         description="Turn raw video into searchable, AI-analysed content.",
-        parents=[common],
+        parents=[common(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {videopipe.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help, parents=[common])
+        sub = commands.add_parser(name, help=help, description=help, parents=[common(True)])
         sub.set_defaults(handler=handler)
         return sub
 
@@ -254,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="redo these stages (or 'all') even if they completed before",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the expected provider calls and cost of each video, and process nothing",
+    )
 
     p = command("enqueue", _cmd_enqueue, "add videos to the job queue for workers")
     p.add_argument("paths", nargs="+", metavar="PATH")

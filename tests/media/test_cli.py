@@ -90,3 +90,15 @@ def test_every_command_has_help() -> None:
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
         assert f"usage: videopipe {name}" in run.stdout
+
+
+def test_options_work_before_and_after_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """`videopipe --db X status` and `videopipe status --db X` both use X."""
+    unreachable = "postgresql://postgres@127.0.0.1:9/nowhere"
+    for argv in (["--db", unreachable, "status"], ["status", "--db", unreachable]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(
+            "videopipe: error: cannot connect to postgresql://postgres@127.0.0.1:9"
+        )
+        assert err.count("\n") == 1
