@@ -26,6 +26,7 @@ from ._batch import (
     retry_after,
     stream_batch,
 )
+from ._cost import Budget, Estimate, ItemEstimate, StageEstimate
 from ._exceptions import (
     BudgetExceeded,
     Cancelled,
@@ -92,6 +93,7 @@ __all__ = [
     "BatchResults",
     "BatchState",
     "BatchStatus",
+    "Budget",
     "BudgetExceeded",
     "Cancelled",
     "ConfigurationError",
@@ -99,10 +101,12 @@ __all__ = [
     "Embedding",
     "EmptyInput",
     "Err",
+    "Estimate",
     "FFmpegNotFound",
     "Frame",
     "FrameCaption",
     "InputNotFound",
+    "ItemEstimate",
     "Job",
     "JobStatus",
     "MalformedResponse",
@@ -126,6 +130,7 @@ __all__ = [
     "Stage",
     "StageContext",
     "StageError",
+    "StageEstimate",
     "StageOutcome",
     "StageRun",
     "StageSkipped",

@@ -38,6 +38,7 @@ from ._settings import Settings
 from ._sync import run_blocking
 
 if TYPE_CHECKING:
+    from ._cost import Budget, Estimate
     from .providers import Provider
     from .storage import Store
 
@@ -180,6 +181,8 @@ class StageContext:
     log: logging.LoggerAdapter[logging.Logger]
     """A logger whose records carry the video ID and the stage name."""
     job_id: str | None = None
+    budget: Budget | None = None
+    """The pipeline's spending budget: AI stages reserve their estimated cost in it first."""
 
     def skip(self, reason: str) -> StageSkipped:
         """Return the exception that skips this stage: `raise ctx.skip("no audio track")`."""
@@ -392,6 +395,10 @@ class Pipeline:
         provider: The AI provider for the AI stages, if any.
         data_dir: Root of the file layout; defaults to `settings.data_dir`.
         settings: Configuration; defaults to `Settings()` (the environment).
+        budget_usd: The most the AI stages may spend, in US dollars, across
+            every video this pipeline runs; `None` for no limit. A stage whose
+            estimated cost would pass it fails with `BudgetExceeded` before any
+            provider call (see `budget`).
 
     Raises:
         ConfigurationError: Two stages share a name, a stage requires one that
@@ -409,12 +416,29 @@ class Pipeline:
         provider: Provider | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
+        budget_usd: float | None = None,
     ) -> None:
+        from ._cost import Budget
+
         self.settings = settings if settings is not None else Settings()
         self.stages: tuple[Stage, ...] = tuple(_check_graph(list(stages)))
         self.store = store
         self.provider = provider
         self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
+        self.budget: Budget = Budget(budget_usd)
+        """The spending budget shared by this pipeline's runs (and those of `add()`, ...)."""
+
+    @property
+    def budget_usd(self) -> float | None:
+        """The spending limit in US dollars, or `None`; set it higher to resume stopped videos."""
+        return self.budget.limit_usd
+
+    @budget_usd.setter
+    def budget_usd(self, value: float | None) -> None:
+        from ._cost import Budget
+
+        Budget(value)  # validates
+        self.budget.limit_usd = value
 
     @classmethod
     def default(
@@ -424,6 +448,7 @@ class Pipeline:
         provider: Provider | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
+        budget_usd: float | None = None,
     ) -> Self:
         """The default pipeline: normalize, transcribe, scenes, frames, vision, embeddings.
 
@@ -436,6 +461,7 @@ class Pipeline:
             provider: The AI provider.
             data_dir: Root of the file layout.
             settings: Configuration.
+            budget_usd: The most the AI stages may spend, in US dollars.
 
         Returns:
             The pipeline.
@@ -446,7 +472,12 @@ class Pipeline:
         if provider is None:
             provider = default_provider(settings)
         return cls(
-            default_stages(), store=store, provider=provider, data_dir=data_dir, settings=settings
+            default_stages(),
+            store=store,
+            provider=provider,
+            data_dir=data_dir,
+            settings=settings,
+            budget_usd=budget_usd,
         )
 
     def __repr__(self) -> str:
@@ -454,13 +485,15 @@ class Pipeline:
         return f"Pipeline([{names}], store={self.store!r})"
 
     def _with(self, stages: Iterable[Stage]) -> Self:
-        return type(self)(
+        pipeline = type(self)(
             stages,
             store=self.store,
             provider=self.provider,
             data_dir=self.data_dir,
             settings=self.settings,
         )
+        pipeline.budget = self.budget
+        return pipeline
 
     def add(self, stage: Stage) -> Self:
         """A new pipeline with `stage` added."""
@@ -481,6 +514,47 @@ class Pipeline:
     def paths(self, video_id: str) -> VideoPaths:
         """The file layout of a video under this pipeline's `data_dir`."""
         return VideoPaths(self.data_dir, validate_id(video_id, what="video id"))
+
+    async def estimate(self, sources: Iterable[str | os.PathLike[str]]) -> Estimate:
+        """What running `sources` through this pipeline is expected to cost, without running it.
+
+        Each file is probed locally (no provider call, no media work) and the
+        AI stages' calls are counted from its duration:
+
+        - transcription: one request per chunk of at most 25 MB of 16 kHz mono
+          16-bit WAV (about 13 minutes), billed per audio minute;
+        - vision: one call per unique frame, using the frames or scenes already
+          stored for the video, otherwise **assuming one scene every 5 seconds**;
+          each call about 85 image + 100 prompt input tokens and 80 output tokens
+          (a low-detail image);
+        - embeddings: one request per 2,048 texts (a transcript segment every 5 s
+          plus one caption per frame), with about 2.5 spoken words a second at
+          1.3 tokens a word plus 80 tokens a caption.
+
+        Costs use the provider's `price(model)` (see `PRICES`); a provider without
+        prices, or no provider, costs 0. Stages already completed for a video are
+        counted as free, because a run does not redo them. Files that cannot be
+        probed are reported with their error instead of failing the estimate.
+
+        Args:
+            sources: Paths of video files.
+
+        Returns:
+            One `ItemEstimate` per source, in order, and the totals.
+
+        Examples:
+            ```python
+            estimate = await pipeline.estimate(["talk.mp4"])
+            print(estimate.table())
+            print(f"${estimate.cost_usd:.2f}")
+            ```
+
+        Note:
+            Added in 0.2.0.
+        """
+        from ._cost import estimate
+
+        return await estimate(self, sources)
 
     async def register(
         self, source: str | os.PathLike[str] | Video, *, video_id: str | None = None
@@ -669,6 +743,7 @@ class _Run:
             inputs={need: self.outputs.get(need) for need in stage.requires},
             log=logging.LoggerAdapter(logger, {"video_id": self.video.id, "stage": stage.name}),
             job_id=self.job_id,
+            budget=self.p.budget,
         )
 
     async def _stage(self, stage: Stage, redo: bool, previous: StageRun | None) -> None:

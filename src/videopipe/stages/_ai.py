@@ -16,7 +16,8 @@ import anyio.to_thread
 import numpy as np
 
 from .. import _media as media
-from .._batch import Err, RetryPolicy, process_batch
+from .._batch import Err, Ok, RetryPolicy, process_batch
+from .._cost import Reservation, embedding_cost, text_tokens, transcription_cost, vision_cost
 from .._exceptions import MalformedResponse
 from .._models import (
     Embedding,
@@ -28,7 +29,7 @@ from .._models import (
     text_hash,
 )
 from .._pipeline import NO_PROVIDER_HINT, StageContext
-from ..providers import CallUsage, Captioned, FrameAnalysis, Provider
+from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
 
 __all__ = ["Caption", "Embed", "Transcribe"]
 
@@ -42,6 +43,24 @@ def _provider(ctx: StageContext) -> Provider:
     if ctx.provider is None:
         raise ctx.skip(_NO_PROVIDER)
     return ctx.provider
+
+
+def _reserve(ctx: StageContext, estimate_usd: float) -> Reservation | None:
+    """Reserve the stage's estimated cost in the pipeline's budget, before any provider call."""
+    if ctx.budget is None:
+        return None
+    return ctx.budget.reserve(estimate_usd, stage=ctx.stage, video_id=ctx.video.id)
+
+
+def _settle(reservation: Reservation | None, results: Sequence[Ok[Any] | Err]) -> None:
+    """Replace the reservation by what the calls that succeeded actually cost."""
+    if reservation is None:
+        return
+    paid = 0.0
+    for r in results:
+        usage = getattr(r.value, "usage", None) if isinstance(r, Ok) else None
+        paid += float(getattr(usage, "cost_usd", 0.0) or 0.0)
+    reservation.settle(paid)
 
 
 async def _record(ctx: StageContext, usages: Sequence[CallUsage]) -> None:
@@ -197,7 +216,15 @@ class Transcribe:
         async def send(chunk: AudioChunk) -> Any:
             return await provider.transcribe(chunk.path, language=self.language)
 
-        results = await process_batch(chunks, send, concurrency=self.concurrency, retry=self.retry)
+        audio_seconds = sum(c.end - c.start for c in chunks)
+        reservation = _reserve(ctx, transcription_cost(provider, audio_seconds))
+        results: list[Ok[Any] | Err] = []
+        try:
+            results = await process_batch(
+                chunks, send, concurrency=self.concurrency, retry=self.retry
+            )
+        finally:
+            _settle(reservation, results)
         for r in results:
             if isinstance(r, Err):
                 raise r.error
@@ -315,9 +342,14 @@ class Caption:
                 except MalformedResponse as exc:
                     return exc
 
-        results = await process_batch(
-            to_send, describe, concurrency=max(1, int(limiter.total_tokens)), retry=self.retry
-        )
+        reservation = _reserve(ctx, vision_cost(provider, len(to_send))) if to_send else None
+        results: list[Ok[Captioned | MalformedResponse] | Err] = []
+        try:
+            results = await process_batch(
+                to_send, describe, concurrency=max(1, int(limiter.total_tokens)), retry=self.retry
+            )
+        finally:
+            _settle(reservation, results)
         analyses: dict[str, FrameAnalysis] = {
             f.id: FrameAnalysis.model_validate_json(cached[keys[f.id]])
             for f in unique
@@ -412,7 +444,13 @@ class Embed:
         todo = sorted({text for text, h in hashes.items() if h not in known})
         requests = 0
         if todo:
-            [result] = await process_batch([todo], provider.embed, retry=self.retry)
+            reservation = _reserve(ctx, embedding_cost(provider, text_tokens(todo)))
+            results: list[Ok[Embedded] | Err] = []
+            try:
+                results = await process_batch([todo], provider.embed, retry=self.retry)
+            finally:
+                _settle(reservation, results)
+            [result] = results
             embedded = result.unwrap()
             for text, vector in zip(todo, embedded.vectors, strict=True):
                 known[hashes[text]] = vector

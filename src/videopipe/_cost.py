@@ -1,0 +1,450 @@
+"""Cost estimates before processing, and a spending budget the AI stages respect."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _media as media
+from ._exceptions import BudgetExceeded, ConfigurationError, NotFound
+from ._models import StageStatus
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
+
+__all__ = [
+    "Budget",
+    "Estimate",
+    "ItemEstimate",
+    "Reservation",
+    "StageEstimate",
+]
+
+# --- the assumptions of an estimate -------------------------------------------------------
+
+SECONDS_PER_SCENE = 5.0
+"""Scenes assumed per second of video when none are stored yet: one every 5 s."""
+WAV_BYTES_PER_SECOND = 16_000 * 2
+"""16 kHz mono 16-bit PCM, what the normalize stage writes and transcription sends."""
+WAV_HEADER_BYTES = 44
+DEFAULT_MAX_UPLOAD_BYTES = 24 * 1024 * 1024
+VISION_IMAGE_TOKENS = 85
+"""A low-detail image costs 85 input tokens with gpt-4o."""
+VISION_PROMPT_TOKENS = 100
+VISION_OUTPUT_TOKENS = 80
+WORDS_PER_SECOND = 2.5
+"""Speech rate assumed for the transcript's size."""
+TOKENS_PER_WORD = 1.3
+SECONDS_PER_SEGMENT = 5.0
+"""Average length of a transcript segment (one embedded text each)."""
+CAPTION_TOKENS = VISION_OUTPUT_TOKENS
+"""A caption's embedded text is about as long as the vision model's answer."""
+EMBED_INPUTS_PER_REQUEST = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class StageEstimate:
+    """The expected provider calls and cost of one AI stage for one video.
+
+    Note:
+        Added in 0.2.0.
+    """
+
+    stage: str
+    model: str | None
+    requests: int = 0
+    cost_usd: float = 0.0
+    completed: bool = False
+    """The stage already completed for this video: a run will not redo it (and costs 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEstimate:
+    """The estimate for one input of [`Pipeline.estimate`][videopipe.Pipeline.estimate].
+
+    Note:
+        Added in 0.2.0.
+    """
+
+    source: str
+    video_id: str | None = None
+    duration_sec: float = 0.0
+    has_audio: bool = False
+    frames: int = 0
+    """Frames expected to be captioned (unique frames or scenes stored, else assumed)."""
+    frames_assumed: bool = True
+    """`True` when `frames` comes from the one-scene-per-5-seconds assumption."""
+    stages: Mapping[str, StageEstimate] = field(default_factory=dict)
+    error: Exception | None = None
+    """Why the input could not be estimated (missing, empty, not a video...)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the input could be probed."""
+        return self.error is None
+
+    def requests(self, stage: str) -> int:
+        """Expected requests of `stage` (0 for a stage not in the pipeline)."""
+        s = self.stages.get(stage)
+        return s.requests if s else 0
+
+    @property
+    def transcription_requests(self) -> int:
+        """Expected transcription requests (one per audio chunk of at most 25 MB)."""
+        return self.requests("transcribe")
+
+    @property
+    def vision_calls(self) -> int:
+        """Expected vision calls (one per unique frame)."""
+        return self.requests("vision")
+
+    @property
+    def embedding_requests(self) -> int:
+        """Expected embedding requests."""
+        return self.requests("embeddings")
+
+    @property
+    def cost_usd(self) -> float:
+        """Expected cost of the item, in US dollars."""
+        return sum(s.cost_usd for s in self.stages.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What processing some videos is expected to cost, without calling the provider.
+
+    Note:
+        Added in 0.2.0.
+    """
+
+    items: list[ItemEstimate]
+
+    @property
+    def duration_sec(self) -> float:
+        """Total duration of the probed inputs."""
+        return sum(i.duration_sec for i in self.items)
+
+    @property
+    def transcription_requests(self) -> int:
+        """Total expected transcription requests."""
+        return sum(i.transcription_requests for i in self.items)
+
+    @property
+    def vision_calls(self) -> int:
+        """Total expected vision calls."""
+        return sum(i.vision_calls for i in self.items)
+
+    @property
+    def embedding_requests(self) -> int:
+        """Total expected embedding requests."""
+        return sum(i.embedding_requests for i in self.items)
+
+    @property
+    def cost_usd(self) -> float:
+        """Total expected cost, in US dollars."""
+        return sum(i.cost_usd for i in self.items)
+
+    @property
+    def failed(self) -> list[ItemEstimate]:
+        """The inputs that could not be probed."""
+        return [i for i in self.items if i.error is not None]
+
+    def table(self) -> str:
+        """A plain-text table: one row per input, then the total."""
+        lines = [
+            f"{'video':<22} {'minutes':>8} {'transcr.':>8} {'vision':>7} {'embed':>6} "
+            f"{'USD':>10}  input / error"
+        ]
+        for i in self.items:
+            if i.error is not None:
+                blank = f"{'-':<22} {'':>8} {'':>8} {'':>7} {'':>6} {'':>10}"
+                lines.append(f"{blank}  {i.source}: {i.error}")
+                continue
+            lines.append(
+                f"{i.video_id or '-':<22} {i.duration_sec / 60:>8.2f} "
+                f"{i.transcription_requests:>8} {i.vision_calls:>7} {i.embedding_requests:>6} "
+                f"{i.cost_usd:>10.4f}  {i.source}"
+            )
+        lines.append(
+            f"{'total':<22} {self.duration_sec / 60:>8.2f} {self.transcription_requests:>8} "
+            f"{self.vision_calls:>7} {self.embedding_requests:>6} {self.cost_usd:>10.4f}  "
+            f"{len(self.items) - len(self.failed)} videos, {len(self.failed)} failed to probe"
+        )
+        return "\n".join(lines)
+
+
+# --- prices -----------------------------------------------------------------------------------
+
+
+def _cost(
+    provider: Any,
+    model: str | None,
+    *,
+    audio_seconds: float = 0.0,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+) -> float:
+    """The provider's price for a call; 0 when it publishes none (a local server)."""
+    price_of = getattr(provider, "price", None)
+    if model is None or price_of is None:
+        return 0.0
+    price = price_of(model)
+    return float(
+        price.cost(
+            audio_seconds=audio_seconds, input_tokens=input_tokens, output_tokens=output_tokens
+        )
+    )
+
+
+def _model(provider: Any, attribute: str) -> str | None:
+    value = getattr(provider, attribute, None)
+    return str(value).split("@", 1)[0] if value else None
+
+
+def transcription_cost(provider: Any, audio_seconds: float) -> float:
+    """The expected cost of transcribing `audio_seconds` of audio."""
+    return _cost(provider, _model(provider, "transcription_model"), audio_seconds=audio_seconds)
+
+
+def vision_cost(provider: Any, images: int) -> float:
+    """The expected cost of captioning `images` low-detail frames."""
+    return images * _cost(
+        provider,
+        _model(provider, "vision_model"),
+        input_tokens=VISION_IMAGE_TOKENS + VISION_PROMPT_TOKENS,
+        output_tokens=VISION_OUTPUT_TOKENS,
+    )
+
+
+def embedding_cost(provider: Any, tokens: int) -> float:
+    """The expected cost of embedding `tokens` tokens of text."""
+    return _cost(provider, _model(provider, "embedding_model"), input_tokens=tokens)
+
+
+def text_tokens(texts: Iterable[str]) -> int:
+    """A generous token count of texts: about 3 characters per token."""
+    return sum(len(t) // 3 + 1 for t in texts)
+
+
+def transcription_chunks(
+    duration_sec: float, *, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, overlap: float = 1.0
+) -> tuple[int, float]:
+    """The requests that transcribing `duration_sec` of 16 kHz mono WAV takes, and seconds sent.
+
+    Mirrors [`split_wav`][videopipe.stages.split_wav]: chunks of at most
+    `max_bytes`, overlapping by `overlap` seconds.
+    """
+    rate = WAV_BYTES_PER_SECOND // 2
+    total = math.ceil(duration_sec * rate)
+    if total <= 0:
+        return 0, 0.0
+    if WAV_HEADER_BYTES + total * 2 <= max_bytes:
+        return 1, duration_sec
+    per_chunk = (max_bytes - WAV_HEADER_BYTES) // 2
+    overlap_frames = min(int(overlap * rate), per_chunk // 4)
+    chunks = 1 + math.ceil((total - per_chunk) / (per_chunk - overlap_frames))
+    return chunks, duration_sec + (chunks - 1) * overlap_frames / rate
+
+
+# --- the estimate -------------------------------------------------------------------------
+
+
+async def estimate(pipeline: Pipeline, sources: Iterable[str | os.PathLike[str]]) -> Estimate:
+    """What `pipeline` is expected to spend on `sources`; see `Pipeline.estimate`."""
+    return Estimate([await _estimate_one(pipeline, source) for source in sources])
+
+
+async def _estimate_one(pipeline: Pipeline, source: str | os.PathLike[str]) -> ItemEstimate:
+    from ._pipeline import video_id_for
+
+    name = os.fspath(source)
+    try:
+        video_id = await video_id_for(source)
+        info = await media.probe(source)
+    except Exception as exc:
+        return ItemEstimate(source=name, error=exc)
+    store = pipeline.store
+    provider = pipeline.provider
+    by_name = {s.name: s for s in pipeline.stages}
+    try:
+        await store.get_video(video_id)
+        known = True
+    except NotFound:
+        known = False
+    runs = await store.get_stage_runs(video_id) if known else {}
+
+    def completed(stage: str) -> bool:
+        run = runs.get(stage)
+        return run is not None and run.status in (StageStatus.DONE, StageStatus.SKIPPED)
+
+    duration = info.duration_sec
+    frames_assumed = True
+    frames = math.ceil(duration / SECONDS_PER_SCENE) if duration > 0 else 0
+    if known:
+        stored_frames = await store.list_frames(video_id)
+        stored_scenes = await store.list_scenes(video_id)
+        if stored_frames:
+            frames = sum(1 for f in stored_frames if f.duplicate_of is None)
+            frames_assumed = False
+        elif stored_scenes:
+            frames = len(stored_scenes)
+            frames_assumed = False
+
+    stages: dict[str, StageEstimate] = {}
+    segments = 0
+    if "transcribe" in by_name:
+        stage = by_name["transcribe"]
+        model = _model(provider, "transcription_model")
+        if completed("transcribe"):
+            stages["transcribe"] = StageEstimate("transcribe", model, completed=True)
+        elif provider is not None and info.has_audio:
+            requests, seconds = transcription_chunks(
+                duration,
+                max_bytes=getattr(stage, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES),
+                overlap=getattr(stage, "overlap", 1.0),
+            )
+            stages["transcribe"] = StageEstimate(
+                "transcribe", model, requests, transcription_cost(provider, seconds)
+            )
+        else:
+            stages["transcribe"] = StageEstimate("transcribe", model)
+        if info.has_audio and provider is not None:
+            segments = math.ceil(duration / SECONDS_PER_SEGMENT)
+    captions = 0
+    if "vision" in by_name:
+        model = _model(provider, "vision_model")
+        if completed("vision"):
+            stages["vision"] = StageEstimate("vision", model, completed=True)
+        elif provider is not None:
+            stages["vision"] = StageEstimate("vision", model, frames, vision_cost(provider, frames))
+        else:
+            stages["vision"] = StageEstimate("vision", model)
+        captions = frames if provider is not None else 0
+    if "embeddings" in by_name:
+        model = _model(provider, "embedding_model")
+        texts = segments + captions
+        if completed("embeddings"):
+            stages["embeddings"] = StageEstimate("embeddings", model, completed=True)
+        elif provider is not None and texts:
+            tokens = round(duration * WORDS_PER_SECOND * TOKENS_PER_WORD) if segments else 0
+            tokens += captions * CAPTION_TOKENS
+            stages["embeddings"] = StageEstimate(
+                "embeddings",
+                model,
+                math.ceil(texts / EMBED_INPUTS_PER_REQUEST),
+                embedding_cost(provider, tokens),
+            )
+        else:
+            stages["embeddings"] = StageEstimate("embeddings", model)
+    return ItemEstimate(
+        source=name,
+        video_id=video_id,
+        duration_sec=duration,
+        has_audio=info.has_audio,
+        frames=frames,
+        frames_assumed=frames_assumed,
+        stages=stages,
+    )
+
+
+# --- the budget -----------------------------------------------------------------------------
+
+
+class Reservation:
+    """Money set aside for one stage's provider calls, until `settle` records what they cost."""
+
+    def __init__(self, budget: Budget, amount: float) -> None:
+        self._budget = budget
+        self.amount = amount
+        self._open = True
+
+    def settle(self, actual_usd: float) -> None:
+        """Replace the reservation with the actual cost of the calls."""
+        self._budget._settle(self, actual_usd)
+
+    def release(self) -> None:
+        """Give the reservation back unspent (the calls did not happen)."""
+        self._budget._settle(self, 0.0)
+
+
+class Budget:
+    """A pipeline's spending limit, shared by all its videos and stages.
+
+    Each AI stage reserves its estimated cost before its first provider call;
+    a reservation that would take spending plus open reservations past
+    `limit_usd` raises [`BudgetExceeded`][videopipe.BudgetExceeded] instead.
+    After the calls, the reservation is replaced by their actual cost. With
+    `limit_usd=None` nothing is limited, but spending is still counted.
+
+    Reserving never awaits, so two stages cannot both pass the check for the
+    last dollar; the lock also covers callers on other threads.
+
+    Args:
+        limit_usd: The most to spend, in US dollars, or `None` for no limit.
+
+    Note:
+        Added in 0.2.0.
+    """
+
+    def __init__(self, limit_usd: float | None = None) -> None:
+        if limit_usd is not None and (not math.isfinite(limit_usd) or limit_usd < 0):
+            raise ConfigurationError(f"budget_usd must be a non-negative number, got {limit_usd}")
+        self.limit_usd = limit_usd
+        self.spent_usd = 0.0
+        self.reserved_usd = 0.0
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"Budget(limit_usd={self.limit_usd}, spent_usd={self.spent_usd:.4f}, "
+            f"reserved_usd={self.reserved_usd:.4f})"
+        )
+
+    @property
+    def remaining_usd(self) -> float | None:
+        """What is left after spending and open reservations, or `None` without a limit."""
+        if self.limit_usd is None:
+            return None
+        return max(0.0, self.limit_usd - self.spent_usd - self.reserved_usd)
+
+    def reserve(self, amount_usd: float, *, stage: str, video_id: str) -> Reservation:
+        """Set `amount_usd` aside for `stage` of `video_id`.
+
+        Raises:
+            BudgetExceeded: The reservation would pass the limit.
+        """
+        amount = max(0.0, amount_usd)
+        with self._lock:
+            limit = self.limit_usd
+            if (
+                limit is not None
+                and amount > 0
+                and self.spent_usd + self.reserved_usd + amount > limit + 1e-12
+            ):
+                raise BudgetExceeded(
+                    f"budget exceeded: stage {stage!r} of video {video_id} needs an estimated "
+                    f"${amount:.4f}, but ${self.spent_usd:.4f} is spent and "
+                    f"${self.reserved_usd:.4f} reserved of the ${limit:.4f} budget. "
+                    "Completed stages are kept: raise the budget (budget_usd=) and run "
+                    "the video again to resume where it stopped."
+                )
+            self.reserved_usd += amount
+            self._open += 1
+        return Reservation(self, amount)
+
+    def _settle(self, reservation: Reservation, actual_usd: float) -> None:
+        with self._lock:
+            if not reservation._open:
+                return
+            reservation._open = False
+            self._open -= 1
+            # Back to exactly 0 when nothing is open, so float residue never piles up.
+            self.reserved_usd = (
+                max(0.0, self.reserved_usd - reservation.amount) if self._open else 0.0
+            )
+            self.spent_usd += max(0.0, actual_usd)
