@@ -12,7 +12,7 @@ VideopipeError
 │   ├── NotAVideo
 │   ├── CorruptMedia
 │   └── NoAudioTrack
-├── StageError           .stage, .item_key; the original error in __cause__
+├── StageError           .stage, .item_key, .result; the original error in __cause__
 ├── StorageError         the driver's error in __cause__
 │   ├── StoreClosed
 │   └── NotFound         (also KeyError)
@@ -142,11 +142,23 @@ class NoAudioTrack(MediaError):
 
 
 class StageError(VideopipeError):
-    """A pipeline stage failed; the original error is in `__cause__`."""
+    """A pipeline stage failed; the original error is in `__cause__`.
 
-    def __init__(self, message: str | None = None, *, stage: str, item_key: str | None = None):
+    `result` holds the video's partial result (a `VideoResult`) when a
+    pipeline raised it: what the other stages did is kept.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        stage: str,
+        item_key: str | None = None,
+        result: Any = None,
+    ):
         self.stage = stage
         self.item_key = item_key
+        self.result = result
         super().__init__(message)
 
 

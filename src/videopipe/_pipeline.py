@@ -727,8 +727,7 @@ class _Run:
             duration_sec=elapsed,
         )
         if failed:
-            error = StageError(message, stage=failed[0], item_key=self.video.id)
-            error.result = result  # type: ignore[attr-defined]
+            error = StageError(message, stage=failed[0], item_key=self.video.id, result=result)
             raise error from self.errors[failed[0]]
         return result
 

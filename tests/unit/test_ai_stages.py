@@ -278,7 +278,7 @@ async def test_a_bad_key_fails_the_stage_with_a_clear_error(
     assert info.value.stage == "vision"
     assert "rejected the API key" in str(info.value)
     assert KEY not in str(info.value)
-    result = info.value.result  # type: ignore[attr-defined]
+    result = info.value.result
     assert result.stages["transcribe"].status is vp.StageStatus.DONE  # independent work is kept
     assert result.stages["embeddings"].error == "not run: vision failed"
 

@@ -145,7 +145,7 @@ async def test_a_tiny_budget_stops_the_second_video_and_a_larger_one_resumes_it(
     assert "$0.0050 budget" in str(error.__cause__)
     assert not vp.is_retryable(error)
     assert fake.vision_calls == vision_calls  # nothing was sent for the stopped stage
-    partial = error.result  # type: ignore[attr-defined]
+    partial = error.result
     assert partial.stages["transcribe"].status is vp.StageStatus.DONE
     assert first.budget.reserved_usd == 0
     assert (await store.get_video(done.video_id)).status is vp.VideoStatus.READY

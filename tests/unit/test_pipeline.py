@@ -171,7 +171,7 @@ async def test_a_failed_stage_fails_the_video_but_independent_stages_finish(
     assert isinstance(error.__cause__, RuntimeError)
     assert "stage 'b' failed" in str(error)
     assert "b broke" in str(error)
-    result = error.result  # type: ignore[attr-defined]
+    result = error.result
     assert result.status is vp.VideoStatus.FAILED
     assert result.stages["d"].status is vp.StageStatus.DONE
     assert result.stages["c"].status is vp.StageStatus.FAILED
