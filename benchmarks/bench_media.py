@@ -61,7 +61,7 @@ def ffmpeg_prefix() -> list[str]:
 
 
 def measured(cmd: list[str]) -> dict[str, float]:
-    """Run `cmd`; return its wall time and peak RSS (MB), both of that one process."""
+    """Run `cmd`; return its wall time, CPU time and peak RSS (MB), of that one process."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -71,7 +71,8 @@ def measured(cmd: list[str]) -> dict[str, float]:
         if proc.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{cmd} failed: {err.read().decode(errors='replace')}")
-    return {"wall": wall, "rss_mb": usage.ru_maxrss / 1024}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall": wall, "cpu": cpu, "rss_mb": usage.ru_maxrss / 1024}
 
 
 # --- the videopipe side, run in a child process so its peak RSS is its own ---------------
@@ -85,22 +86,30 @@ async def stages(clip: Path, work: Path) -> dict[str, Any]:
 
     from videopipe import _media as m
 
+    def cpu() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        ffmpeg = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + ffmpeg.ru_utime + ffmpeg.ru_stime
+
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     info = await m.normalize(clip, work / "normalized.mp4", work / "audio.wav")
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), cpu()
     scenes = await m.detect_scenes(work / "normalized.mp4")
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), cpu()
     mids = [(a + b) / 2 for a, b in scenes]
     outs = [work / "frames" / f"scene_{i:03d}.jpg" for i in range(len(scenes))]
     await m.extract_frames(work / "normalized.mp4", mids, outs)
     hashes = [m.phash(out) for out in outs]
     duplicates = m.mark_duplicates(hashes)
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), cpu()
     return {
         "normalize": t1 - t0,
         "scenes": t2 - t1,
         "frames": t3 - t2,
+        "normalize_cpu": c1 - c0,
+        "scenes_cpu": c2 - c1,
+        "frames_cpu": c3 - c2,
         "cuts": [a for a, _ in scenes[1:]],
         "duplicates": sum(d is not None for d in duplicates),
         "out": f"{info.width}x{info.height} {info.fps:g} fps {info.video_codec}+{info.audio_codec}",
@@ -177,6 +186,9 @@ def bench_clip(clip: Path, repeat: int, scratch: Path) -> dict[str, Any]:
     def med(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[kind])
 
+    def walls(kind: str) -> tuple[float, float]:
+        return best(kind, "wall"), med(kind, "wall")
+
     keys = ("normalize", "scenes", "frames")
     ours = {k: best("ours", k) for k in keys}
     total = min(sum(r[k] for k in keys) for r in runs["ours"])
@@ -187,27 +199,22 @@ def bench_clip(clip: Path, repeat: int, scratch: Path) -> dict[str, Any]:
         f"{clip.stat().st_size / 1e6:.1f} MB, {len(truth['cuts'])} cuts -> {last['out']}; "
         f"{repeat} run(s), best and median"
     )
-    print(f"  {'':46} {'best s':>8} {'median s':>9} {'s/min':>7}")
+    print(f"  {'':46} {'best s':>8} {'median s':>9} {'s/min':>7} {'CPU s':>7}")
+    total_cpu = min(sum(r[f"{k}_cpu"] for k in keys) for r in runs["ours"])
+    frames_label = f"videopipe extract_frames()+phash ({len(last['cuts']) + 1} frames)"
     rows = [
-        ("videopipe normalize()", ours["normalize"], med("ours", "normalize")),
-        ("videopipe detect_scenes()", ours["scenes"], med("ours", "scenes")),
-        (
-            f"videopipe extract_frames()+phash ({len(last['cuts']) + 1} frames)",
-            ours["frames"],
-            med("ours", "frames"),
-        ),
-        ("videopipe: the three together", total, total_median),
-        (
-            "(a) bare decode: ffmpeg -i clip -f null -",
-            best("decode", "wall"),
-            med("decode", "wall"),
-        ),
-        ("(b) bare normalize command", best("bare", "wall"), med("bare", "wall")),
-        ("(c) scenedetect CLI detect-adaptive on 720p", best("cli", "wall"), med("cli", "wall")),
-        ("    of which CLI start-up (scenedetect version)", startup["wall"], startup["wall"]),
+        ("videopipe normalize()", ours["normalize"], med("ours", "normalize"), "normalize_cpu"),
+        ("videopipe detect_scenes()", ours["scenes"], med("ours", "scenes"), "scenes_cpu"),
+        (frames_label, ours["frames"], med("ours", "frames"), "frames_cpu"),
+        ("videopipe: the three together", total, total_median, total_cpu),
+        ("(a) bare decode: ffmpeg -i clip -f null -", *walls("decode"), best("decode", "cpu")),
+        ("(b) bare normalize command", *walls("bare"), best("bare", "cpu")),
+        ("(c) scenedetect CLI detect-adaptive on 720p", *walls("cli"), best("cli", "cpu")),
+        ("    of which CLI start-up (scenedetect version)", *[startup["wall"]] * 2, startup["cpu"]),
     ]
-    for label, fastest, middle in rows:
-        print(f"  {label:46} {fastest:8.2f} {middle:9.2f} {fastest / minutes:7.2f}")
+    for label, fastest, middle, cpu in rows:
+        cpu_s = best("ours", cpu) if isinstance(cpu, str) else cpu
+        print(f"  {label:46} {fastest:8.2f} {middle:9.2f} {fastest / minutes:7.2f} {cpu_s:7.1f}")
     cli_work = best("cli", "wall") - startup["wall"]
     print(f"  three together / (a) bare decode    = {total / best('decode', 'wall'):.2f}")
     print(
@@ -216,7 +223,8 @@ def bench_clip(clip: Path, repeat: int, scratch: Path) -> dict[str, Any]:
     )
     print(
         f"  detect_scenes / (c) CLI             = {ours['scenes'] / best('cli', 'wall'):.2f}"
-        f"   (goal < 1; {ours['scenes'] / cli_work:.2f} without the CLI's start-up)"
+        f"   (goal < 1; {ours['scenes'] / cli_work:.2f} without the CLI's start-up; CPU time "
+        f"{best('ours', 'scenes_cpu') / (best('cli', 'cpu') - startup['cpu']):.2f})"
     )
     print(f"  cuts, videopipe: {accuracy(last['cuts'], truth['cuts'])}")
     print(f"  cuts, CLI:       {accuracy(cli_cuts(scratch / 'cli.csv'), truth['cuts'])}")
@@ -309,6 +317,7 @@ def main() -> int:
     if args.long:
         clips.append((make_media.make_bench(args.media_dir, 300), 2))
     print(f"FFmpeg: {ffmpeg_prefix()[0]}; {os.cpu_count()} CPUs")
+    print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     summary = []
     with tempfile.TemporaryDirectory(prefix="videopipe-bench-") as tmp:
         for clip, repeat in clips:
@@ -317,6 +326,7 @@ def main() -> int:
             fixtures = make_media.make_all(args.media_dir / "fixtures")
             truth = json.loads(clips[0][0].with_suffix(".json").read_text())["cuts"]
             sweep(Path(tmp) / clips[0][0].stem / "normalized.mp4", fixtures, truth, Path(tmp))
+    print("\nload average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     if len(summary) > 1:
         print("\nmemory as the video grows (peak RSS):")
         for row in summary:

@@ -2,9 +2,13 @@
 
     python examples/quickstart.py [VIDEO]
 
-Without VIDEO it generates a sample clip (4 scenes, spoken sentences). With
-OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server) set,
-the AI stages run for real; without, they are skipped with a one-line hint.
+Without VIDEO it generates a sample clip (3 slides with burnt-in text and
+spoken sentences). The AI stages run with OpenAI when OPENAI_API_KEY (or
+OPENAI_BASE_URL for a local OpenAI-compatible server) is set; otherwise offline
+with the local models when `videopipe[local]` is installed; otherwise they are
+skipped with a one-line hint. With an AI provider, it then searches the video
+for something said and something shown. It ends by writing the video's HTML
+report and printing its path.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from pathlib import Path
 import anyio
 
 import videopipe as vp
+
+# Something said and something shown in the sample clip.
+SEARCHES = ("customers love the mobile app", "order code ZX-4471")
 
 
 async def main(video: Path, db: str, data_dir: Path) -> int:
@@ -36,6 +43,16 @@ async def main(video: Path, db: str, data_dir: Path) -> int:
         for scene, frame in zip(scenes, frames, strict=True):
             print(f"  scene {scene.idx}: {scene.t_start:6.2f}s - {scene.t_end:6.2f}s  {frame.path}")
         print(f"usage: {result.usage.requests} provider requests, ${result.usage.cost_usd:.4f}")
+        if pipeline.provider is not None and result.stages["embeddings"].status == "done":
+            for query in SEARCHES:
+                hits = await store.search(query, provider=pipeline.provider, k=2)
+                print(f"search {query!r}:")
+                for hit in hits:
+                    print(f"  {hit}")
+        # A self-contained HTML page (storyboard, transcript, captions, cost) and a contact sheet.
+        report = await vp.write_report(store, result.video_id, data_dir / "reports")
+        print(f"report: {report.html_path}")
+        print(f"storyboard: {report.png_path}")
     return 0 if result.ok else 1
 
 
@@ -45,6 +62,6 @@ if __name__ == "__main__":
     else:
         from _samples import samples
 
-        video = samples()["cuts.mp4"]
+        video = samples()["slides.mp4"]
     db = os.environ.get("DATABASE_URL", "sqlite:///videopipe-demo.db")
     raise SystemExit(anyio.run(main, video, db, Path(os.environ.get("DATA_DIR", "data"))))

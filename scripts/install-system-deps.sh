@@ -2,6 +2,7 @@
 # Install the Debian packages the test-suite needs; idempotent, skips what is present.
 #
 #   espeak-ng               real speech for the generated test media
+#   chromium                headless rendering of the HTML report (tests/media/test_report.py)
 #   postgresql-15-pgvector  the pgvector path of PostgresStore, where a PostgreSQL 15 server is installed
 #                           and the configured apt sources carry it (Debian bookworm's main archive does not;
 #                           PostgresStore then falls back to exact search over real[] columns)
@@ -11,6 +12,7 @@ set -euo pipefail
 
 want=()
 command -v espeak-ng >/dev/null 2>&1 || want+=(espeak-ng)
+command -v chromium >/dev/null 2>&1 || want+=(chromium)
 if [ -d /usr/lib/postgresql/15 ] && [ ! -f /usr/share/postgresql/15/extension/vector.control ] \
     && [ -n "$(apt-cache policy postgresql-15-pgvector 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v '(none)')" ]; then
     want+=(postgresql-15-pgvector)

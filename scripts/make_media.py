@@ -216,6 +216,88 @@ def make_cuts(out_dir: Path, tmp: Path) -> None:
     (out_dir / "truncated.mp4").write_bytes(data[: len(data) // 2])
 
 
+# What `slides.mp4` shows (burnt-in text) and says, one slide per scene of 3 s.
+SLIDES: list[tuple[str, str, str]] = [
+    ("#1d3557", "ORDER CODE ZX-4471", "The warehouse ships every order within two days."),
+    ("#2a6f4e", "Revenue 2025: 318 million", "Our customers love the new mobile application."),
+    ("#7b2d26", "Kestrel Analytics Platform", "Questions are welcome at the end of the talk."),
+]
+
+
+def make_slides(
+    out_dir: Path,
+    tmp: Path,
+    slides: Sequence[tuple[str, str, str]] = SLIDES,
+    *,
+    name: str = "slides",
+    seconds: float = 3.0,
+) -> Path:
+    """`slides.mp4`: 3 slides of 3 s at 640x360, each with burnt-in text and a spoken sentence.
+
+    The text is drawn with Pillow (its bundled font), so no system font is needed.
+    `slides` holds (background colour, text shown, sentence said) per slide.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    w, h = 640, 360
+    font = ImageFont.load_default(size=34)
+    args: list[str] = []
+    chains, audio, sentences = [], [], []
+    for i, (colour, text, said) in enumerate(slides):
+        png = tmp / f"slide{i}.png"
+        image = Image.new("RGB", (w, h), colour)
+        draw = ImageDraw.Draw(image)
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        draw.text(((w - right + left) // 2, (h - bottom + top) // 2), text, fill="white", font=font)
+        draw.rectangle((40 + 60 * i, 300, 100 + 60 * i, 330), fill="#f1c40f")
+        image.save(png)
+        args += ["-loop", "1", "-framerate", f"{FPS}", "-t", f"{seconds}", "-i", os.fspath(png)]
+        chains.append(f"[{i}:v]format=yuv420p,setsar=1,settb=1/{FPS},setpts=PTS-STARTPTS[v{i}]")
+        wav = tmp / f"said{i}.wav"
+        start = i * seconds + 0.3
+        sentences.append({"start": start, "end": round(start + speech(said, wav), 3), "text": said})
+        audio.append(wav)
+    graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(slides)))
+    graph += f"concat=n={len(slides)}:v=1:a=0[v]"
+    for i, wav in enumerate(audio):
+        args += ["-i", os.fspath(wav)]
+        delay = round(sentences[i]["start"] * 1000)
+        graph += f";[{len(slides) + i}:a]adelay=delays={delay}:all=1[s{i}]"
+    mix = "".join(f"[s{i}]" for i in range(len(slides)))
+    graph += f";{mix}amix=inputs={len(slides)}:normalize=0:duration=longest,aresample=48000,apad[a]"
+    total = seconds * len(slides)
+    ffmpeg(
+        *args,
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-t",
+        f"{total}",
+        os.fspath(out_dir / f"{name}.mp4"),
+    )
+    write_json(
+        out_dir / f"{name}.json",
+        {
+            "duration": total,
+            "cuts": [seconds * i for i in range(1, len(slides))],
+            "texts": [text for _, text, _ in slides],
+            "sentences": sentences,
+        },
+    )
+    return out_dir / f"{name}.mp4"
+
+
 def make_truncated_faststart(out_dir: Path, tmp: Path) -> None:
     """`truncated_faststart.mp4`: the index is intact at the front, half the frames are gone."""
     full = tmp / "faststart.mp4"
@@ -427,8 +509,9 @@ def make_bad(out_dir: Path, tmp: Path) -> None:
     ffmpeg("-i", os.fspath(wav), "-c:a", "aac", os.fspath(out_dir / "audio_only.m4a"))
 
 
-FIXTURES: list[Callable[[Path, Path], None]] = [
+FIXTURES: list[Callable[[Path, Path], object]] = [
     make_cuts,
+    make_slides,
     make_uhd,
     make_fades,
     make_repeated,
@@ -444,6 +527,8 @@ FIXTURES: list[Callable[[Path, Path], None]] = [
 NAMES = [
     "cuts.mp4",
     "cuts.json",
+    "slides.mp4",
+    "slides.json",
     "truncated.mp4",
     "truncated_faststart.mp4",
     "silent.mp4",

@@ -20,7 +20,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         "WORKER_HTTP_PORT",
         "VISION_MAX_CONCURRENT",
         "VIDEOPIPE_FFMPEG",
+        "VIDEOPIPE_WHISPER_MODEL",
     ):
         monkeypatch.delenv(name, raising=False)
+    # The dev environment has the `local` extra, so `auto` would load the local models in
+    # every test that builds a default pipeline; the tests of LocalProvider ask for it.
+    monkeypatch.setenv("VIDEOPIPE_PROVIDER", "none")
     monkeypatch.chdir(tmp_path)
     logging.getLogger("videopipe").setLevel(logging.NOTSET)

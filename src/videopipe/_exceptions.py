@@ -3,6 +3,7 @@
 ```
 VideopipeError
 ├── ConfigurationError   (also ValueError)
+│   └── ModelFileError
 ├── MissingDependency    (also ImportError)
 ├── Cancelled            an item that never started because its batch was stopped
 ├── MediaError           .path; a bad input file, or FFmpeg itself
@@ -44,6 +45,7 @@ __all__ = [
     "MalformedResponse",
     "MediaError",
     "MissingDependency",
+    "ModelFileError",
     "NoAudioTrack",
     "NotAVideo",
     "NotFound",
@@ -88,6 +90,17 @@ def _rebuild(cls: type[VideopipeError], args: tuple[Any, ...], state: dict[str, 
 
 class ConfigurationError(VideopipeError, ValueError):
     """The configuration is invalid."""
+
+
+class ModelFileError(ConfigurationError):
+    """A local model file is missing, or is not the file videopipe pins.
+
+    The message names the package and version to reinstall.
+    """
+
+    def __init__(self, message: str | None = None, *, path: str | os.PathLike[str] | None = None):
+        self.path = path
+        super().__init__(message)
 
 
 class MissingDependency(VideopipeError, ImportError):

@@ -685,13 +685,15 @@ async def detect_scenes(
 ) -> list[tuple[float, float]]:
     """Split a video into scenes; return each scene's `(start, end)` in seconds.
 
-    Hard cuts come from PySceneDetect's `AdaptiveDetector`, unchanged. With
-    `fade_detection`, two more detectors find gradual transitions, which
-    `AdaptiveDetector` misses: PySceneDetect's `ThresholdDetector` for fades
-    through black (the boundary is the middle of the dark stretch) and a
+    Hard cuts come from PySceneDetect's `AdaptiveDetector`, at the frame it
+    reports. With `fade_detection`, two more detectors find gradual transitions,
+    which `AdaptiveDetector` misses: PySceneDetect's `ThresholdDetector` for
+    fades through black (the boundary is the middle of the dark stretch) and a
     cross-dissolve detector (the boundary is the middle of the dissolve). A
     gradual boundary closer than `min_scene_len` to a cut or to another boundary
-    is dropped, so a transition yields one boundary.
+    is dropped, so a transition yields one boundary; and a "cut" between two
+    black frames, which `AdaptiveDetector` reports inside fades because hue is
+    noise in the dark, gives way to the fade's boundary.
 
     The video is decoded once with PyAV, in a worker thread, and each frame is
     shrunk (256 pixels on its long side by default) before the detectors see it.
@@ -713,8 +715,13 @@ async def detect_scenes(
 
     Raises:
         InputNotFound: The file does not exist.
+        EmptyInput: The file is empty.
         NotAVideo: The file is not a video.
         CorruptMedia: No frame of the file decodes.
+
+    Examples:
+        >>> await detect_scenes("processed/talk/normalized.mp4")  # doctest: +SKIP
+        [(0.0, 12.4), (12.4, 31.033333), (31.033333, 60.0)]
     """
     return await anyio.to_thread.run_sync(
         lambda: _detect_scenes(

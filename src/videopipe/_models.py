@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -228,7 +229,13 @@ class Embedding(_Record):
 
 
 class SearchHit(_Record):
-    """One search result: a transcript segment or a frame caption, with where it is in the video."""
+    """One search result: a transcript segment or a frame caption, with where it is in the video.
+
+    `score` is the cosine similarity to the query, plus up to 0.5 for the share
+    of the query's words that `text` holds verbatim; `matched` lists those words.
+    `on_screen_text_only` marks a caption that is only the text read in the
+    frame, with no description (the local provider has no vision model).
+    """
 
     kind: EmbeddingKind
     id: str
@@ -238,6 +245,34 @@ class SearchHit(_Record):
     t_end: float
     score: float
     frame_path: str | None = None
+    matched: list[str] = Field(default_factory=list)
+    on_screen_text_only: bool = False
+
+    def __str__(self) -> str:
+        from ._report import hit_text
+
+        return hit_text(self)
+
+    def _repr_html_(self) -> str:
+        from ._report import hit_html
+
+        return hit_html(self)
+
+    @staticmethod
+    def table(hits: Iterable[SearchHit]) -> str:
+        """Hits as a plain-text table (score, video, time, kind, text), for a terminal.
+
+        Examples:
+            ```python
+            print(vp.SearchHit.table(hits))
+            ```
+
+        Note:
+            Added in 0.2.0.
+        """
+        from ._report import hits_table
+
+        return hits_table(hits)
 
 
 class Usage(_Record):

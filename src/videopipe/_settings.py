@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     vision_max_concurrent: int = Field(
         default=5, ge=1, description="Most vision calls in flight at once, across the process."
     )
+    provider: Literal["auto", "openai", "local", "none"] = Field(
+        default="auto",
+        validation_alias=AliasChoices("VIDEOPIPE_PROVIDER", "provider"),
+        description=(
+            "The AI provider: `openai`, `local`, `none` (skip the AI stages), or `auto` "
+            "(OpenAI with a key or base URL, else the local models when the `local` extra "
+            "is installed, else none)."
+        ),
+    )
+    whisper_model: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VIDEOPIPE_WHISPER_MODEL", "whisper_model"),
+        description="A faster-whisper model directory for the local provider (default: tiny.en).",
+    )
     ffmpeg: str | None = Field(
         default=None,
         validation_alias=AliasChoices("VIDEOPIPE_FFMPEG", "ffmpeg"),

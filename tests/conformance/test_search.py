@@ -197,3 +197,89 @@ async def test_a_realistic_search_over_many_vectors(store) -> None:
     assert hits[0].id == segment_id("big", 123)
     assert len(hits) == 5
     assert hits == sorted(hits, key=lambda h: -h.score)
+
+
+# --- hybrid search: words found verbatim raise a hit's score ---------------------------------
+
+
+async def _slides(store) -> None:
+    """`talk` has a caption whose on-screen text is a code, and a near-duplicate number."""
+    await store.upsert_video(records.video("talk"))
+    await store.save_scenes("talk", records.scenes("talk", 3))
+    await store.save_frames("talk", records.frames("talk", 3))
+    await store.save_segments("talk", records.segments("talk", ["we ship on monday"]))
+    caps = records.captions("talk", ["", "", ""])
+    caps[0] = caps[0].model_copy(update={"ocr_text": "ORDER CODE ZX-4471"})
+    caps[1] = caps[1].model_copy(update={"ocr_text": "Invoice ZX-44710"})
+    caps[2] = caps[2].model_copy(update={"caption": "a chart", "ocr_text": "Revenue grew"})
+    await store.save_captions("talk", caps)
+    # The embedding "misses" the code: for the query [1, 0, 0] (cosines 0.3, 0, 0.2, 0.1),
+    # the caption showing it is the farthest.
+    vectors = {
+        segment_id("talk", 0): [0.3, math.sqrt(1 - 0.3**2), 0.0],
+        caption_id(frame_id("talk", 0)): [0.0, 0.0, 1.0],
+        caption_id(frame_id("talk", 1)): [0.2, math.sqrt(1 - 0.2**2), 0.0],
+        caption_id(frame_id("talk", 2)): [0.1, math.sqrt(1 - 0.1**2), 0.0],
+    }
+    await store.save_embeddings(
+        [
+            embedding(owner, "talk", "segment" if i == 0 else "caption", vector)
+            for i, (owner, vector) in enumerate(vectors.items())
+        ]
+    )
+
+
+async def test_a_word_found_verbatim_lifts_a_hit_the_embedding_missed(store) -> None:
+    await _slides(store)
+    plain = await store.search([1.0, 0.0, 0.0], model="m", k=4)
+    assert plain[-1].id == caption_id(frame_id("talk", 0))
+    assert all(h.matched == [] for h in plain)
+
+    hits = await store.search([1.0, 0.0, 0.0], model="m", k=4, keywords="where is zx-4471?")
+    assert hits[0].id == caption_id(frame_id("talk", 0))
+    assert hits[0].matched == ["zx-4471"]
+    assert hits[0].score == pytest.approx(0.0 + 0.5, abs=1e-6)  # cosine 0 + the whole weight
+    assert hits[0].t_start == 0.0
+    assert "ZX-4471" in hits[0].text
+    # `ZX-44710` is another code, not a match of `zx-4471`.
+    other = next(h for h in hits if h.id == caption_id(frame_id("talk", 1)))
+    assert other.matched == []
+    # Keyword matching never lets a filtered-out kind or video in.
+    only_segments = await store.search(
+        [1.0, 0.0, 0.0], model="m", keywords="ZX-4471", kinds=["segment"]
+    )
+    assert [h.id for h in only_segments] == [segment_id("talk", 0)]
+    assert await store.search([1.0, 0.0, 0.0], model="m", keywords="zx-4471", video_ids=["x"]) == []
+
+
+async def test_a_share_of_the_words_gives_a_share_of_the_weight(store) -> None:
+    await _slides(store)
+    hits = await store.search([1.0, 0.0, 0.0], model="m", k=4, keywords="revenue forecast")
+    chart = next(h for h in hits if h.id == caption_id(frame_id("talk", 2)))
+    assert chart.matched == ["revenue"]
+    assert chart.score == pytest.approx(0.1 + 0.25, abs=1e-6)  # one word of two: half the weight
+    assert hits[0].id == chart.id
+
+
+async def test_a_text_query_is_embedded_by_the_provider_and_is_its_own_keywords(store) -> None:
+    from videopipe.testing import FakeProvider
+
+    class Fixed(FakeProvider):
+        embedding_model = "m"
+
+        async def embed(self, texts):  # the query's vector points at the segment
+            embedded = await super().embed(texts)
+            return embedded.model_copy(update={"vectors": [[1.0, 0.0, 0.0]] * len(texts)})
+
+    await _slides(store)
+    hits = await store.search("order ZX-4471", provider=Fixed(), k=2)
+    assert [h.id for h in hits] == [caption_id(frame_id("talk", 0)), segment_id("talk", 0)]
+    assert hits[0].matched == ["order", "zx-4471"]
+
+
+async def test_a_text_query_needs_a_provider_and_a_vector_query_a_model(store) -> None:
+    await _slides(store)
+    with pytest.raises(ConfigurationError, match="provider="):
+        await store.search("order ZX-4471")
+    with pytest.raises(ConfigurationError, match="model="):
+        await store.search([1.0, 0.0, 0.0])

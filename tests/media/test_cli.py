@@ -81,7 +81,7 @@ def test_every_command_has_help() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert set(commands) == {
-        "process", "enqueue", "worker", "status", "jobs", "search", "stats", "settings",
+        "process", "enqueue", "worker", "status", "jobs", "search", "report", "stats", "settings",
     }  # fmt: skip
     for name in commands:
         run = subprocess.run(

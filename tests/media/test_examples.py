@@ -32,11 +32,29 @@ def run_example(name: str, media: dict[str, Path], tmp_path: Path, **env: str) -
 
 @pytest.mark.timeout(120)
 def test_quickstart(media, tmp_path: Path) -> None:
-    out = run_example("quickstart.py", media, tmp_path)
-    assert "4 scenes, 4 frames, 0 transcript segments" in out
+    out = run_example("quickstart.py", media, tmp_path)  # VIDEOPIPE_PROVIDER=none
+    assert "3 scenes, 3 frames, 0 transcript segments" in out
     assert "note: transcribe, vision, embeddings skipped: no AI provider is configured" in out
     assert "OPENAI_BASE_URL" in out
+    assert "search" not in out
     assert (tmp_path / "demo.db").is_file()
+    assert f"report: {tmp_path / 'data' / 'reports'}" in out
+
+
+@pytest.mark.timeout(300)
+def test_quickstart_offline_with_the_local_models(media, tmp_path: Path) -> None:
+    """What `make demo` does on a machine with no key: all six stages, then two searches."""
+    out = run_example("quickstart.py", media, tmp_path, VIDEOPIPE_PROVIDER="auto")
+    assert "3 scenes, 3 frames, 3 transcript segments" in out
+    assert "skipped" not in out
+    said, shown = out.split("search 'customers love the mobile app':\n")[1].split(
+        "search 'order code ZX-4471':\n"
+    )
+    assert "00:03" in said.splitlines()[0]
+    assert "mobile application" in said.splitlines()[0]
+    assert "[on-screen text only (local provider)] ORDER CODE ZX-4471" in shown.splitlines()[0]
+    assert "00:00" in shown.splitlines()[0]
+    assert "$0.0000" in out
 
 
 @pytest.mark.timeout(120)
@@ -62,3 +80,40 @@ def test_worker_postgres(media, tmp_path: Path, pg_url: str) -> None:  # noqa: F
     assert "Total: 4, successful: 3, failed: 1" in out
     assert "FAILED " in out
     assert "text.mp4" in out
+
+
+@pytest.mark.timeout(120)
+def test_notebook(media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook runs top to bottom in a real Jupyter kernel, with top-level `await`."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(EXAMPLES / "notebook.ipynb", as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), (
+        "commit it without outputs"
+    )
+
+    # The kernel is a subprocess: it inherits the environment.
+    monkeypatch.setenv("VIDEOPIPE_SAMPLES", str(media["cuts.mp4"].parent))
+    monkeypatch.setenv("VIDEOPIPE_FAKE_PROVIDER", "1")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'notebook.db'}")
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    client = NotebookClient(
+        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": EXAMPLES}}
+    )
+    client.execute()
+
+    def text(cell) -> str:
+        return "".join(
+            out.get("text", "") + out.get("data", {}).get("text/plain", "") for out in cell.outputs
+        )
+
+    out = "\n".join(text(c) for c in code)
+    assert "scene 3:  6.00s -  8.00s" in out
+    assert "Sales grew by twelve percent." in out
+    assert "resumed: True" in out
+    assert "requests: 6 before: 6" in out  # the re-run made no provider call
+    assert (tmp_path / "notebook.db").is_file()
+    assert not list(EXAMPLES.glob("*.db")), "the notebook wrote into the checkout"

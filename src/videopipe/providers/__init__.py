@@ -11,14 +11,18 @@ from ._base import (
     Transcript,
     TranscriptPiece,
 )
+from ._local import LOCAL_MODEL_FILES, LocalProvider, ModelFile
 from ._openai import PRICES, OpenAIProvider, Price
 
 __all__ = [
+    "LOCAL_MODEL_FILES",
     "PRICES",
     "CallUsage",
     "Captioned",
     "Embedded",
     "FrameAnalysis",
+    "LocalProvider",
+    "ModelFile",
     "OpenAIProvider",
     "Price",
     "Provider",

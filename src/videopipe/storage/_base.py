@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
+
+if TYPE_CHECKING:
+    from ..providers import Provider
 
 from .._models import (
     BatchResults,
@@ -142,18 +145,32 @@ class Store(Protocol):
 
     async def search(
         self,
-        vector: Sequence[float],
+        query: str | Sequence[float],
         *,
-        model: str,
+        provider: Provider | None = None,
+        model: str | None = None,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
+        keywords: str | None = None,
     ) -> list[SearchHit]:
-        """The `k` nearest segments and captions to `vector` by cosine similarity, best first.
+        """The `k` segments and captions nearest `query`, best first (hybrid search).
 
-        Only vectors made by `model` are searched, and only those whose segment or
-        caption still exists. Raises `ConfigurationError` when `vector`'s dimension
-        differs from the stored vectors of `model`.
+        `query` is text, embedded with `provider`'s embedding model, or a vector
+        made by `model`. Only vectors of that one model are searched (a store can
+        hold several models' vectors side by side), and only those whose segment
+        or caption still exists.
+
+        The score is the cosine similarity, plus up to `KEYWORD_WEIGHT` (0.5) for
+        the share of the query's words (of `keywords` for a vector query) that
+        the hit's text holds verbatim, so a product name, number or code shown on
+        screen is found even when the embedding misses it. `SearchHit.matched`
+        lists the words found.
+
+        Raises:
+            ConfigurationError: A text query without `provider`, a vector query
+                without `model`, or a vector whose dimension differs from the
+                stored vectors of that model.
         """
         ...
 

@@ -20,6 +20,7 @@ from .._exceptions import ConfigurationError, StorageError
 from .._models import BatchState, JobStatus
 
 __all__ = [
+    "KEYWORD_WEIGHT",
     "LIVE",
     "REAPED",
     "Coalescer",
@@ -32,8 +33,12 @@ __all__ = [
     "clean_record",
     "cosine_top_k",
     "is_storable",
+    "keyword_matches",
+    "keyword_terms",
     "new_id",
     "owned_by",
+    "rank_hits",
+    "resolve_query",
     "sanitize_text",
     "vector_blob",
     "vector_from_blob",
@@ -103,6 +108,168 @@ def cosine_top_k(
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
     return [(int(i), float(scores[i])) for i in top]
+
+
+#: What a hit gains when its text holds every query word verbatim (a share of it for some).
+KEYWORD_WEIGHT = 0.5
+
+_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    }
+)
+_EDGE_PUNCTUATION = ".,;:!?\"'()[]{}<>\u00ab\u00bb\u201c\u201d\u2018\u2019"
+
+
+def keyword_terms(query: str) -> list[str]:
+    """The words of `query` that hybrid search looks for verbatim, in lower case.
+
+    Stop words and one-letter words are left out; a word keeps its inner
+    punctuation, so a code such as `ZX-4471` or a number such as `3.5` stays whole.
+
+    Examples:
+        >>> keyword_terms("Where is order ZX-4471?")
+        ['order', 'zx-4471']
+    """
+    terms: list[str] = []
+    for raw in query.lower().split():
+        word = raw.strip(_EDGE_PUNCTUATION)
+        if len(word) > 1 and word not in _STOPWORDS and word not in terms:
+            terms.append(word)
+    return terms
+
+
+def keyword_matches(text: str, terms: Sequence[str]) -> list[str]:
+    """The `terms` that occur in `text` as whole words, ignoring case."""
+    lowered = text.lower()
+    found = []
+    for term in terms:
+        start = lowered.find(term)
+        while start != -1:
+            end = start + len(term)
+            before = lowered[start - 1] if start > 0 else " "
+            after = lowered[end] if end < len(lowered) else " "
+            if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+                found.append(term)
+                break
+            start = lowered.find(term, start + 1)
+    return found
+
+
+def rank_hits(
+    query: Sequence[float],
+    matrix: npt.NDArray[np.float32],
+    texts: Sequence[str],
+    terms: Sequence[str],
+    k: int,
+) -> list[tuple[int, float, list[str]]]:
+    """The `k` best rows: cosine similarity, plus `KEYWORD_WEIGHT` times the share of `terms` found.
+
+    Returns `(row index, score, terms found)`, best first. Without `terms` this is
+    plain exact cosine search.
+    """
+    if len(matrix) == 0 or k <= 0:
+        return []
+    if not terms:
+        return [(i, score, []) for i, score in cosine_top_k(query, matrix, k)]
+    q = np.asarray(query, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
+    scores = (matrix @ q) / np.where(norms == 0, 1.0, norms)
+    matched = [keyword_matches(text, terms) for text in texts]
+    scores = scores + np.asarray(
+        [KEYWORD_WEIGHT * len(m) / len(terms) for m in matched], dtype=np.float32
+    )
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(i), float(scores[i]), matched[i]) for i in top]
+
+
+async def resolve_query(
+    query: str | Sequence[float],
+    *,
+    provider: Any,
+    model: str | None,
+    keywords: str | None,
+) -> tuple[list[float], str, list[str]]:
+    """A search's query vector, embedding model and keyword terms.
+
+    A text query is embedded by `provider` and is its own keywords; a vector
+    query needs the `model` that made it.
+    """
+    if isinstance(query, str):
+        if provider is None:
+            raise ConfigurationError(
+                "searching by text needs provider=: the provider (and embedding model) "
+                "that indexed the videos embeds the query"
+            )
+        if model is not None and model != provider.embedding_model:
+            raise ConfigurationError(
+                f"model={model!r} differs from the provider's embedding model "
+                f"{provider.embedding_model!r}: leave model out for a text query"
+            )
+        embedded = await provider.embed([query])
+        terms = keyword_terms(query if keywords is None else keywords)
+        return list(embedded.vectors[0]), provider.embedding_model, terms
+    if model is None:
+        raise ConfigurationError(
+            "searching by vector needs model=: the embedding model that made the vector"
+        )
+    return list(query), model, keyword_terms(keywords) if keywords else []
 
 
 def vector_blob(vector: Sequence[float]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 import numpy as np
@@ -34,6 +34,10 @@ from .._models import (
     utcnow,
 )
 from ._base import DEFAULT_LEASE
+
+if TYPE_CHECKING:
+    from ..providers import Provider
+
 from ._common import (
     LIVE,
     REAPED,
@@ -43,9 +47,10 @@ from ._common import (
     check_limit,
     check_text,
     clean_record,
-    cosine_top_k,
     new_id,
     owned_by,
+    rank_hits,
+    resolve_query,
     sanitize_text,
 )
 
@@ -208,13 +213,19 @@ class MemoryStore:
 
     async def search(
         self,
-        vector: Sequence[float],
+        query: str | Sequence[float],
         *,
-        model: str,
+        provider: Provider | None = None,
+        model: str | None = None,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
+        keywords: str | None = None,
     ) -> list[SearchHit]:
+        self._check()
+        vector, model, terms = await resolve_query(
+            query, provider=provider, model=model, keywords=keywords
+        )
         self._check()
         kind_set = None if kinds is None else set(kinds)
         video_set = None if video_ids is None else set(video_ids)
@@ -230,7 +241,15 @@ class MemoryStore:
         ]
         check_dimension(len(vector), {e.dimension for e in candidates}, model=model)
         matrix = np.asarray([e.vector for e in candidates], dtype=np.float32)
-        return [self._hit(candidates[i], score) for i, score in cosine_top_k(vector, matrix, k)]
+        hits = [self._hit(e, 0.0) for e in candidates] if terms else []
+        texts = [hit.text for hit in hits]
+        ranked = rank_hits(vector, matrix, texts, terms, k)
+        return [
+            (hits[i] if terms else self._hit(candidates[i], 0.0)).model_copy(
+                update={"score": score, "matched": matched}
+            )
+            for i, score, matched in ranked
+        ]
 
     def _owner_exists(self, e: Embedding) -> bool:
         rows: Sequence[TranscriptSegment | FrameCaption] = (
@@ -264,6 +283,7 @@ class MemoryStore:
             id=cap.id,
             video_id=e.video_id,
             text=" ".join(filter(None, [cap.caption, cap.ocr_text])),
+            on_screen_text_only=not cap.caption and bool(cap.ocr_text),
             t_start=scene.t_start if scene else cap.t,
             t_end=scene.t_end if scene else cap.t,
             score=score,

@@ -51,12 +51,13 @@ from ._common import (
     check_limit,
     check_text,
     clean_record,
-    cosine_top_k,
     is_storable,
     new_id,
     owned_by,
     path_from_bytes,
     path_to_bytes,
+    rank_hits,
+    resolve_query,
     sanitize_text,
 )
 
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
     from psycopg.rows import DictRow
     from psycopg_pool import AsyncConnectionPool
+
+    from ..providers import Provider
 
     Conn = AsyncConnection[DictRow]
 
@@ -432,14 +435,18 @@ class PostgresStore:
 
     async def search(
         self,
-        vector: Sequence[float],
+        query: str | Sequence[float],
         *,
-        model: str,
+        provider: Provider | None = None,
+        model: str | None = None,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
+        keywords: str | None = None,
     ) -> list[SearchHit]:
-        query = list(vector)
+        vector, model, terms = await resolve_query(
+            query, provider=provider, model=model, keywords=keywords
+        )
         if not _ok(model):
             self._check()
             return []
@@ -447,6 +454,7 @@ class PostgresStore:
             "model": model,
             "kinds": None if kinds is None else sorted(set(kinds)),
             "video_ids": None if video_ids is None else sorted({v for v in video_ids if _ok(v)}),
+            "with_text": bool(terms),
         }
 
         async def op(conn: Conn) -> list[SearchHit]:
@@ -457,12 +465,13 @@ class PostgresStore:
                     _adapt_vectors(cursor)
                     await cursor.execute(_Q["search_candidates"], params)
                     candidates = await cursor.fetchall()
-                check_dimension(len(query), {row["dim"] for row in candidates}, model=model)
+                check_dimension(len(vector), {row["dim"] for row in candidates}, model=model)
                 if not candidates:
                     return []
                 matrix = np.stack([row["vector"] for row in candidates])
-                top = cosine_top_k(query, matrix, k)
-                return await _hits(conn, [(candidates[i], score) for i, score in top])
+                texts = [row["text"] or "" for row in candidates] if terms else []
+                top = rank_hits(vector, matrix, texts, terms, k)
+                return await _hits(conn, [(candidates[i], score, found) for i, score, found in top])
 
         return await self._run(op)
 
@@ -1079,9 +1088,9 @@ def _batch_status(row: Row | None, batch_id: str, store: PostgresStore) -> Batch
     )
 
 
-async def _hits(conn: Conn, ranked: list[tuple[Row, float]]) -> list[SearchHit]:
-    segment_ids = [row["owner_id"] for row, _ in ranked if row["kind"] == "segment"]
-    caption_ids = [row["owner_id"] for row, _ in ranked if row["kind"] == "caption"]
+async def _hits(conn: Conn, ranked: list[tuple[Row, float, list[str]]]) -> list[SearchHit]:
+    segment_ids = [row["owner_id"] for row, _, _ in ranked if row["kind"] == "segment"]
+    caption_ids = [row["owner_id"] for row, _, _ in ranked if row["kind"] == "caption"]
     details: dict[tuple[str, str], SearchHit] = {}
     if segment_ids:
         cursor = await conn.execute(_Q["segment_hits"], {"ids": segment_ids})
@@ -1104,12 +1113,15 @@ async def _hits(conn: Conn, ranked: list[tuple[Row, float]]) -> list[SearchHit]:
                 id=row["id"],
                 video_id=row["video_id"],
                 text=" ".join(filter(None, [row["caption"], row["ocr_text"]])),
+                on_screen_text_only=not row["caption"] and bool(row["ocr_text"]),
                 t_start=row["scene_start"] if has_scene else row["t"],
                 t_end=row["scene_end"] if has_scene else row["t"],
                 score=0.0,
                 frame_path=_path_out(row["frame_path"], row["frame_path_raw"]),
             )
     return [
-        details[row["kind"], row["owner_id"]].model_copy(update={"score": score})
-        for row, score in ranked
+        details[row["kind"], row["owner_id"]].model_copy(
+            update={"score": score, "matched": matched}
+        )
+        for row, score, matched in ranked
     ]

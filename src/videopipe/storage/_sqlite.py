@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -39,6 +39,10 @@ from .._models import (
 )
 from . import sql
 from ._base import DEFAULT_LEASE
+
+if TYPE_CHECKING:
+    from ..providers import Provider
+
 from ._common import (
     Coalescer,
     batch_finished_at,
@@ -47,12 +51,13 @@ from ._common import (
     check_limit,
     check_text,
     clean_record,
-    cosine_top_k,
     is_storable,
     new_id,
     owned_by,
     path_from_bytes,
     path_to_bytes,
+    rank_hits,
+    resolve_query,
     sanitize_text,
     vector_blob,
 )
@@ -345,18 +350,23 @@ class SQLiteStore:
 
     async def search(
         self,
-        vector: Sequence[float],
+        query: str | Sequence[float],
         *,
-        model: str,
+        provider: Provider | None = None,
+        model: str | None = None,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
+        keywords: str | None = None,
     ) -> list[SearchHit]:
-        query = list(vector)
+        vector, model, terms = await resolve_query(
+            query, provider=provider, model=model, keywords=keywords
+        )
         params = {
             "model": model,
             "kinds": None if kinds is None else json.dumps(sorted(set(kinds))),
             "video_ids": None if video_ids is None else _json_keys(video_ids),
+            "with_text": bool(terms),
         }
 
         def op(conn: sqlite3.Connection) -> list[SearchHit]:
@@ -364,13 +374,14 @@ class SQLiteStore:
                 return []
             with _snapshot(conn):  # the hits' rows are those the vectors were read with
                 candidates = conn.execute(_Q["search_candidates"], params).fetchall()
-                check_dimension(len(query), {row["dim"] for row in candidates}, model=model)
+                check_dimension(len(vector), {row["dim"] for row in candidates}, model=model)
                 if not candidates:
                     return []
                 blob = b"".join(row["vector"] for row in candidates)
-                matrix = np.frombuffer(blob, dtype="<f4").reshape(len(candidates), len(query))
-                top = cosine_top_k(query, matrix.astype(np.float32), k)
-                return _hits(conn, [(candidates[i], score) for i, score in top])
+                matrix = np.frombuffer(blob, dtype="<f4").reshape(len(candidates), len(vector))
+                texts = [row["text"] or "" for row in candidates] if terms else []
+                top = rank_hits(vector, matrix.astype(np.float32), texts, terms, k)
+                return _hits(conn, [(candidates[i], score, found) for i, score, found in top])
 
         return await self._run(op)
 
@@ -953,9 +964,9 @@ def _batch_status(conn: sqlite3.Connection, batch_id: str) -> BatchStatus:
     )
 
 
-def _hits(conn: sqlite3.Connection, ranked: list[tuple[Row, float]]) -> list[SearchHit]:
-    segment_ids = [row["owner_id"] for row, _ in ranked if row["kind"] == "segment"]
-    caption_ids = [row["owner_id"] for row, _ in ranked if row["kind"] == "caption"]
+def _hits(conn: sqlite3.Connection, ranked: list[tuple[Row, float, list[str]]]) -> list[SearchHit]:
+    segment_ids = [row["owner_id"] for row, _, _ in ranked if row["kind"] == "segment"]
+    caption_ids = [row["owner_id"] for row, _, _ in ranked if row["kind"] == "caption"]
     details: dict[tuple[str, str], SearchHit] = {}
     if segment_ids:
         for row in conn.execute(_Q["segment_hits"], {"ids": json.dumps(segment_ids)}):
@@ -976,12 +987,15 @@ def _hits(conn: sqlite3.Connection, ranked: list[tuple[Row, float]]) -> list[Sea
                 id=row["id"],
                 video_id=row["video_id"],
                 text=" ".join(filter(None, [row["caption"], row["ocr_text"]])),
+                on_screen_text_only=not row["caption"] and bool(row["ocr_text"]),
                 t_start=row["scene_start"] if has_scene else row["t"],
                 t_end=row["scene_end"] if has_scene else row["t"],
                 score=0.0,
                 frame_path=_path_out(row["frame_path"]),
             )
     return [
-        details[row["kind"], row["owner_id"]].model_copy(update={"score": score})
-        for row, score in ranked
+        details[row["kind"], row["owner_id"]].model_copy(
+            update={"score": score, "matched": matched}
+        )
+        for row, score, matched in ranked
     ]

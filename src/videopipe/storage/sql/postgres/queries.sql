@@ -179,8 +179,19 @@ WHERE model = %(model)s AND text_hash = ANY (%(hashes)s::text[])
 
 -- name: search_candidates --
 -- Vectors of one model, optionally of some kinds and videos, whose segment or
--- caption still exists (a re-run stage may have replaced it).
-SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector
+-- caption still exists (a re-run stage may have replaced it); with with_text, the
+-- text hybrid search matches words in.
+SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector,
+       CASE WHEN %(with_text)s THEN
+           CASE e.kind
+           WHEN 'segment' THEN (
+               SELECT s.text FROM transcript_segments AS s
+               WHERE s.id = e.owner_id AND s.video_id = e.video_id)
+           ELSE (
+               SELECT coalesce(c.caption, '') || ' ' || coalesce(c.ocr_text, '')
+               FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
+           END
+       END AS text
 FROM embeddings AS e
 WHERE e.model = %(model)s
   AND (%(kinds)s::text[] IS NULL OR e.kind = ANY (%(kinds)s::text[]))

@@ -1,0 +1,869 @@
+"""Seeing results: HTML reports, storyboard contact sheets, and rich displays in Jupyter.
+
+Everything shown here comes from the store (or from the object being shown):
+scenes, their representative frames, frame captions, transcript segments,
+stage runs and usage. Captions and transcripts are untrusted text (they come
+from a model, and from whatever was on screen or said in the video), so every
+piece of text is HTML-escaped, and control characters are made visible in the
+plain-text tables, so a caption can never inject markup or terminal escapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._models import (
+    Frame,
+    FrameCaption,
+    Scene,
+    SearchHit,
+    StageRun,
+    StageStatus,
+    TranscriptSegment,
+    UsageSummary,
+    Video,
+    validate_id,
+)
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageFont
+
+    from ._pipeline import StageOutcome, VideoResult
+    from .storage import Store
+
+__all__ = [
+    "LOCAL_CAPTION_NOTE",
+    "Report",
+    "VideoReport",
+    "hit_html",
+    "hit_text",
+    "hits_table",
+    "load_report",
+    "result_html",
+    "result_table",
+    "write_report",
+    "write_report_blocking",
+]
+
+LOCAL_CAPTION_NOTE = "on-screen text only (local provider)"
+"""Shown for a caption that has on-screen text but no description, as a local provider makes."""
+
+THUMB_WIDTH = 384
+"""Width in pixels of the thumbnails embedded in HTML."""
+
+TILE_SIZE = (320, 180)
+"""Size in pixels of a frame's area in a contact-sheet tile (16:9; frames are letterboxed)."""
+
+_TILE_LABEL = 28
+_TILE_PAD = 8
+_SHEET_HEADER = 36
+_SHEET_BG = (24, 24, 27)
+_TILE_BG = (0, 0, 0)
+_LABEL_FG = (228, 228, 231)
+_MUTED_FG = (161, 161, 170)
+
+_EXCERPT_SEGMENTS = 8
+_EXCERPT_SCENES = 48  # a notebook cell's output stays small; the report file has them all
+_CELL = 72
+
+
+# --- the data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The files [`write_report`][videopipe.write_report] wrote.
+
+    Note:
+        Added in 0.2.0.
+    """
+
+    video_id: str
+    html_path: Path
+    """The self-contained HTML report (thumbnails embedded as data URIs)."""
+    png_path: Path
+    """The storyboard contact sheet: one tile per scene."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoReport:
+    """Everything the store holds about one video, ready to be shown.
+
+    In Jupyter it renders as a storyboard with thumbnails, a transcript
+    excerpt, captions, stages and usage; `print()` gives a plain-text table;
+    [`to_html`][videopipe.VideoReport.to_html] gives a whole self-contained
+    page. Get one with [`load_report`][videopipe.load_report] or
+    `await result.report(store)`.
+
+    Note:
+        Added in 0.2.0.
+    """
+
+    video: Video
+    stage_runs: Mapping[str, StageRun]
+    """The latest run of each stage, by name."""
+    scenes: Sequence[Scene]
+    frames: Sequence[Frame]
+    segments: Sequence[TranscriptSegment]
+    captions: Sequence[FrameCaption]
+    usage: UsageSummary
+
+    @property
+    def video_id(self) -> str:
+        """The video's ID."""
+        return self.video.id
+
+    def to_html(self) -> str:
+        """The report as a self-contained HTML page: no file, font or script is fetched.
+
+        Returns:
+            The page: the storyboard with thumbnails as `data:` URIs, the whole
+            transcript with timestamps, the captions, the stages and the usage.
+        """
+        title = f"videopipe report: {self.video.id}"
+        return (
+            "<!DOCTYPE html>\n"
+            '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            # Captions and transcripts are untrusted: even if some markup slipped
+            # through, the page could load nothing and run nothing.
+            '<meta http-equiv="Content-Security-Policy" '
+            "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n"
+            f"<title>{_e(title)}</title>\n<style>{_CSS}\nbody{{margin:0;background:#fff}}</style>\n"
+            "</head>\n<body>\n"
+            f"{_report_body(self, excerpt=False)}\n"
+            "</body>\n</html>\n"
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<style>{_CSS}</style>{_report_body(self, excerpt=True)}"
+
+    def table(self) -> str:
+        """A plain-text summary for a terminal: stages, scenes with captions, transcript, usage."""
+        return _report_table(self)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def contact_sheet(self, *, columns: int = 4) -> Image.Image:
+        """The storyboard as one image: a tile per scene, its frame and its time span.
+
+        Args:
+            columns: Tiles per row (fewer when there are fewer scenes).
+
+        Returns:
+            A Pillow RGB image, `columns` tiles of `TILE_SIZE` (plus a label) wide.
+        """
+        return _contact_sheet(self, columns=columns)
+
+
+async def load_report(store: Store, video_id: str) -> VideoReport:
+    """Read everything the store holds about a video, for display or a report.
+
+    Args:
+        store: Where the video was processed.
+        video_id: The video's ID.
+
+    Returns:
+        The video's report data; show it in Jupyter, `print()` it, or write it
+        with [`write_report`][videopipe.write_report].
+
+    Raises:
+        ConfigurationError: `video_id` is not a valid ID (it could never be in a store).
+        NotFound: No video has this ID.
+
+    Examples:
+        ```python
+        report = await vp.load_report(store, result.video_id)
+        report  # in Jupyter: the storyboard, transcript and captions
+        ```
+
+    Note:
+        Added in 0.2.0.
+    """
+    validate_id(video_id, what="video id")
+    video = await store.get_video(video_id)
+    return VideoReport(
+        video=video,
+        stage_runs=await store.get_stage_runs(video_id),
+        scenes=await store.list_scenes(video_id),
+        frames=await store.list_frames(video_id),
+        segments=await store.list_segments(video_id),
+        captions=await store.list_captions(video_id),
+        usage=await store.usage_summary(video_id=video_id),
+    )
+
+
+async def write_report(
+    store: Store, video_id: str, out_dir: str | os.PathLike[str] = "reports"
+) -> Report:
+    """Write a video's HTML report and storyboard contact sheet.
+
+    The HTML page is self-contained (thumbnails are embedded as `data:` URIs),
+    so it can be mailed or archived on its own. It shows the storyboard of
+    scenes with thumbnails and captions, the transcript with timestamps, the
+    captions with on-screen text and entities, each stage's outcome, and the
+    usage and estimated cost. The PNG is the storyboard as one image.
+
+    Args:
+        store: Where the video was processed.
+        video_id: The video's ID.
+        out_dir: Where to write `{video_id}.html` and `{video_id}.storyboard.png`;
+            created when missing. Existing files of the same names are replaced.
+
+    Returns:
+        The paths of the two files.
+
+    Raises:
+        ConfigurationError: `video_id` is not a valid ID.
+        NotFound: No video has this ID.
+
+    Examples:
+        ```python
+        report = await vp.write_report(store, result.video_id, "reports")
+        print(report.html_path)
+        ```
+
+    Note:
+        Added in 0.2.0.
+    """
+    data = await load_report(store, video_id)
+    out = Path(out_dir)
+    return await anyio.to_thread.run_sync(_write_files, data, out)
+
+
+def write_report_blocking(
+    store_url: str, video_id: str, out_dir: str | os.PathLike[str] = "reports"
+) -> Report:
+    """The blocking twin of [`write_report`][videopipe.write_report], for scripts and notebooks.
+
+    It opens the store at `store_url` and closes it again inside the call, so
+    it works whatever event loop is running.
+
+    Note:
+        Added in 0.2.0.
+    """
+    from ._sync import run_blocking
+    from .storage import open_store
+
+    async def call() -> Report:
+        async with open_store(store_url) as store:
+            return await write_report(store, video_id, out_dir)
+
+    return run_blocking(call)
+
+
+def _write_files(data: VideoReport, out: Path) -> Report:
+    out.mkdir(parents=True, exist_ok=True)
+    html_path = out / f"{data.video.id}.html"
+    png_path = out / f"{data.video.id}.storyboard.png"
+    page = data.to_html()
+    _replace(html_path, page.encode("utf-8"))
+    buffer = io.BytesIO()
+    data.contact_sheet().save(buffer, format="PNG", optimize=True)
+    _replace(png_path, buffer.getvalue())
+    return Report(video_id=data.video.id, html_path=html_path, png_path=png_path)
+
+
+def _replace(path: Path, content: bytes) -> None:
+    # Write then rename, so a reader never sees half a report.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)
+
+
+# --- text helpers ---------------------------------------------------------------------------
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _plain(text: str, width: int | None = None) -> str:
+    """One line of untrusted text for a terminal: whitespace folded, control characters shown."""
+    text = " ".join(text.split())
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+def _clock(seconds: float) -> str:
+    """`mm:ss.ss`, or `h:mm:ss.ss` from an hour on."""
+    if not math.isfinite(seconds):
+        return "--:--.--"
+    hours, rest = divmod(max(0.0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{int(hours)}:{int(minutes):02d}:{secs:05.2f}"
+    return f"{int(minutes):02d}:{secs:05.2f}"
+
+
+def _span(t_start: float, t_end: float, dash: str = "\N{EN DASH}") -> str:
+    if t_end == t_start:  # a frame's instant, not a span
+        return _clock(t_start)
+    return f"{_clock(t_start)}{dash}{_clock(t_end)}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def _detail(detail: Mapping[str, Any]) -> str:
+    if "skipped" in detail:  # the status says skipped; the detail says why
+        return str(detail["skipped"])
+    return ", ".join(f"{k}={v}" for k, v in detail.items())
+
+
+def _caption_text(caption: FrameCaption) -> tuple[str, str | None]:
+    """The description to show, and a note about it (why it is empty), if any."""
+    if caption.error:
+        return "", f"not analysed: {caption.error}"
+    if caption.caption.strip():
+        return caption.caption, None
+    if caption.ocr_text.strip():
+        return "", LOCAL_CAPTION_NOTE
+    return "", "no description"
+
+
+def _usage_rows(usage: UsageSummary) -> list[tuple[str, str]]:
+    return [
+        ("Provider requests", f"{usage.requests:,}"),
+        ("Input tokens", f"{usage.input_tokens:,}"),
+        ("Output tokens", f"{usage.output_tokens:,}"),
+        ("Audio transcribed", f"{usage.audio_seconds / 60:.2f} min"),
+        ("Images captioned", f"{usage.images:,}"),
+        ("Texts embedded", f"{usage.texts:,}"),
+        ("Estimated cost", f"${usage.cost_usd:.4f}"),
+    ]
+
+
+def _usage_line(usage: UsageSummary) -> str:
+    return (
+        f"usage: {usage.requests} requests, {usage.input_tokens} input + "
+        f"{usage.output_tokens} output tokens, {usage.audio_seconds:.1f}s audio, "
+        f"{usage.images} images, {usage.texts} texts, ${usage.cost_usd:.4f}"
+    )
+
+
+# --- thumbnails --------------------------------------------------------------------------------
+
+
+def _open_rgb(path: str) -> Image.Image | None:
+    """The image at `path` as RGB, or `None` when it is missing or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _thumbnail_uri(path: str | None, width: int = THUMB_WIDTH) -> str | None:
+    """A small JPEG of the image at `path` as a `data:` URI, or `None` when it cannot be read."""
+    if not path:
+        return None
+    image = _open_rgb(path)
+    if image is None:
+        return None
+    image.thumbnail((width, width * 2))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# --- the storyboard -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Tile:
+    idx: int
+    t_start: float
+    t_end: float
+    frame: Frame | None
+    caption: FrameCaption | None
+    duplicate_of: int | None
+
+
+def _tiles(data: VideoReport) -> list[_Tile]:
+    frames_by_scene = {f.scene_id: f for f in data.frames}
+    captions = {c.frame_id: c for c in data.captions}
+    frame_idx = {f.id: f.idx for f in data.frames}
+    tiles: list[_Tile] = []
+    seen: set[str] = set()
+    for scene in data.scenes:
+        frame = frames_by_scene.get(scene.id)
+        if frame is not None:
+            seen.add(frame.id)
+        tiles.append(_tile(scene.idx, scene.t_start, scene.t_end, frame, captions, frame_idx))
+    # Frames whose scene is gone (a custom stage's, or scenes redone since) still show.
+    tiles.extend(
+        _tile(frame.idx, frame.t, frame.t, frame, captions, frame_idx)
+        for frame in data.frames
+        if frame.id not in seen
+    )
+    return tiles
+
+
+def _tile(
+    idx: int,
+    t_start: float,
+    t_end: float,
+    frame: Frame | None,
+    captions: Mapping[str, FrameCaption],
+    frame_idx: Mapping[str, int],
+) -> _Tile:
+    caption = captions.get(frame.id) if frame is not None else None
+    duplicate = frame_idx.get(frame.duplicate_of) if frame and frame.duplicate_of else None
+    return _Tile(idx, t_start, t_end, frame, caption, duplicate)
+
+
+def _stage_note(data: VideoReport, stage: str) -> str | None:
+    """Why a stage's output is missing: skipped, failed or never run; `None` when it ran."""
+    run = data.stage_runs.get(stage)
+    if run is None:
+        return f"the {stage} stage has not run"
+    if run.status is StageStatus.SKIPPED:
+        return f"{stage} skipped: {run.detail.get('skipped', 'no reason given')}"
+    if run.status is StageStatus.FAILED:
+        return f"{stage} failed: {run.error or 'no error recorded'}"
+    if run.status is StageStatus.RUNNING:
+        return f"{stage} is still running"
+    return None
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+_CSS = """
+.vp-report{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+  color:#1f2328;background:#fff;line-height:1.45;max-width:1200px;padding:16px 20px;
+  box-sizing:border-box}
+.vp-report h1{font-size:1.45rem;margin:0 0 .3rem;word-break:break-all}
+.vp-report h2{font-size:1.1rem;margin:1.6rem 0 .6rem;padding-bottom:.3rem;
+  border-bottom:1px solid #d0d7de}
+.vp-report .vp-meta{color:#57606a;font-size:.9rem;margin:.15rem 0;word-break:break-all}
+.vp-report .vp-badge{display:inline-block;padding:.05em .6em;border-radius:1em;font-size:.8rem;
+  font-weight:600;color:#fff;background:#6e7781;vertical-align:middle}
+.vp-report .vp-s-ready,.vp-report .vp-s-done{background:#1a7f37}
+.vp-report .vp-s-failed{background:#cf222e}
+.vp-report .vp-s-skipped{background:#9a6700}
+.vp-report .vp-s-processing,.vp-report .vp-s-running{background:#0969da}
+.vp-report .vp-board{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));
+  gap:14px}
+.vp-report figure{margin:0;background:#f6f8fa;border:1px solid #d0d7de;border-radius:8px;
+  overflow:hidden}
+.vp-report figure img,.vp-report .vp-noimg{display:block;width:100%;aspect-ratio:16/9;
+  object-fit:contain;background:#111}
+.vp-report .vp-noimg{background:#eaeef2;color:#57606a;display:flex;align-items:center;
+  justify-content:center;font-size:.85rem}
+.vp-report figcaption{padding:8px 10px;font-size:.85rem}
+.vp-report figcaption b{font-weight:600}
+.vp-report table{border-collapse:collapse;width:100%;font-size:.9rem}
+.vp-report th,.vp-report td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;
+  vertical-align:top}
+.vp-report th{background:#f6f8fa;font-weight:600}
+.vp-report .vp-num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.vp-report .vp-time{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+  white-space:nowrap;color:#57606a;font-size:.85rem}
+.vp-report td.vp-time,.vp-report .vp-narrow{width:1%;white-space:nowrap}
+.vp-report .vp-note{color:#57606a;font-style:italic}
+.vp-report .vp-error{color:#cf222e}
+.vp-report .vp-ocr{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+  font-size:.8rem;color:#3d444d}
+.vp-report .vp-hit{display:flex;gap:12px;align-items:flex-start}
+.vp-report .vp-hit img{width:160px;aspect-ratio:16/9;object-fit:contain;background:#111;
+  border-radius:4px;flex:none}
+.vp-report code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
+  font-size:.85em;font-style:normal;background:#eff1f3;padding:.1em .3em;border-radius:4px}
+.vp-report footer{margin-top:1.6rem;color:#8c959f;font-size:.8rem}
+"""
+
+
+def _badge(status: str) -> str:
+    return f'<span class="vp-badge vp-s-{_e(status)}">{_e(status)}</span>'
+
+
+def _note(text: str, cls: str = "vp-note") -> str:
+    return f'<p class="{cls}">{_e(text)}</p>'
+
+
+def _header_html(video: Video) -> str:
+    facts = [f"duration {_seconds(video.duration_sec)}"]
+    if video.width and video.height:
+        facts.append(f"{video.width}\N{MULTIPLICATION SIGN}{video.height}")
+    if video.has_audio is not None:
+        facts.append("audio" if video.has_audio else "no audio")
+    parts = [
+        f"<h1>{_e(video.id)} {_badge(video.status.value)}</h1>",
+        f'<p class="vp-meta">{_e(" · ".join(facts))}</p>',
+        f'<p class="vp-meta">source: {_e(video.original_path)}</p>',
+    ]
+    if video.error:
+        parts.append(_note(video.error, "vp-error"))
+    return "\n".join(parts)
+
+
+def _storyboard_html(data: VideoReport, tiles: Sequence[_Tile], *, excerpt: bool) -> str:
+    if not tiles:
+        why = _stage_note(data, "scenes") or "no scenes were detected"
+        return _note(f"No storyboard: {why}.")
+    shown = tiles[:_EXCERPT_SCENES] if excerpt else tiles
+    cards = []
+    for tile in shown:
+        label = f"Scene {tile.idx}"
+        uri = _thumbnail_uri(tile.frame.path) if tile.frame is not None else None
+        if uri is not None:
+            alt = f"{label} at {_clock(tile.frame.t if tile.frame else tile.t_start)}"
+            image = f'<img src="{uri}" alt="{_e(alt)}">'
+        else:
+            missing = "no frame" if tile.frame is None else "frame file missing"
+            image = f'<div class="vp-noimg">{missing}</div>'
+        lines = [
+            f'<b>{_e(label)}</b> <span class="vp-time">{_e(_span(tile.t_start, tile.t_end))}</span>'
+        ]
+        if tile.caption is not None:
+            text, note = _caption_text(tile.caption)
+            if text:
+                lines.append(_e(_plain(text, 160)))
+            if note:
+                lines.append(f'<span class="vp-note">{_e(note)}</span>')
+            if tile.caption.ocr_text.strip():
+                lines.append(
+                    f'<span class="vp-ocr">{_e(_plain(tile.caption.ocr_text, 120))}</span>'
+                )
+        if tile.duplicate_of is not None:
+            lines.append(f'<span class="vp-note">same picture as scene {tile.duplicate_of}</span>')
+        cards.append(f"<figure>{image}<figcaption>{'<br>'.join(lines)}</figcaption></figure>")
+    board = f'<div class="vp-board">\n{chr(10).join(cards)}\n</div>'
+    if more := len(tiles) - len(shown):
+        board += _note(f"… and {_count(more, 'more scene')} (all of them are in the report).")
+    return board
+
+
+def _transcript_html(data: VideoReport, *, excerpt: bool) -> str:
+    if not data.segments:
+        why = _stage_note(data, "transcribe") or "nothing was said"
+        return _note(f"No transcript: {why}.")
+    shown = data.segments[:_EXCERPT_SEGMENTS] if excerpt else data.segments
+    rows = "\n".join(
+        f'<tr><td class="vp-time">{_e(_span(s.t_start, s.t_end))}</td><td>{_e(s.text)}</td></tr>'
+        for s in shown
+    )
+    table = f"<table><tr><th>Time</th><th>Text</th></tr>\n{rows}\n</table>"
+    more = len(data.segments) - len(shown)
+    if more:
+        table += _note(
+            f"… and {_count(more, 'more segment')} (the whole transcript is in the report)."
+        )
+    return table
+
+
+def _captions_html(data: VideoReport, *, excerpt: bool) -> str:
+    if not data.captions:
+        why = _stage_note(data, "vision") or "no frame was captioned"
+        return _note(f"No captions: {why}.")
+    frame_idx = {f.id: f.idx for f in data.frames}
+    shown = data.captions[:_EXCERPT_SCENES] if excerpt else data.captions
+    rows = []
+    for c in shown:
+        text, note = _caption_text(c)
+        cells = _e(text)
+        if note:
+            cls = "vp-error" if c.error else "vp-note"
+            cells += f'{"<br>" if text else ""}<span class="{cls}">{_e(note)}</span>'
+        scene = frame_idx.get(c.frame_id)
+        rows.append(
+            f'<tr><td class="vp-time">{_e(_clock(c.t))}</td>'
+            f'<td class="vp-narrow">{"" if scene is None else scene}</td>'
+            f"<td>{cells}</td>"
+            f'<td class="vp-ocr">{_e(c.ocr_text)}</td>'
+            f"<td>{_e(', '.join(c.entities))}</td>"
+            f"<td>{_e(c.model or '')}</td></tr>"
+        )
+    table = (
+        "<table><tr><th>Time</th><th>Scene</th><th>Description</th><th>On-screen text</th>"
+        f"<th>Entities</th><th>Model</th></tr>\n{chr(10).join(rows)}\n</table>"
+    )
+    if more := len(data.captions) - len(shown):
+        table += _note(f"… and {_count(more, 'more caption')} (all of them are in the report).")
+    return table
+
+
+def _stages_html(rows: Iterable[tuple[str, str, float | None, str, str | None]]) -> str:
+    body = []
+    for name, status, seconds, detail, error in rows:
+        cell = _e(detail)
+        if error:
+            cell += f'{"<br>" if detail else ""}<span class="vp-error">{_e(error)}</span>'
+        body.append(
+            f"<tr><td>{_e(name)}</td><td>{_badge(status)}</td>"
+            f'<td class="vp-num">{"-" if seconds is None else f"{seconds:.2f}"}</td>'
+            f"<td>{cell}</td></tr>"
+        )
+    if not body:
+        return _note("No stage has run.")
+    return (
+        '<table><tr><th>Stage</th><th>Status</th><th class="vp-num">Seconds</th>'
+        f"<th>Details</th></tr>\n{chr(10).join(body)}\n</table>"
+    )
+
+
+def _usage_html(usage: UsageSummary) -> str:
+    rows = "\n".join(
+        f'<tr><td>{_e(k)}</td><td class="vp-num">{_e(v)}</td></tr>' for k, v in _usage_rows(usage)
+    )
+    return f'<table style="max-width:420px">\n{rows}\n</table>'
+
+
+_STAGE_ORDER = ("normalize", "transcribe", "scenes", "frames", "vision", "embeddings")
+
+
+def _run_rows(
+    runs: Mapping[str, StageRun],
+) -> list[tuple[str, str, float | None, str, str | None]]:
+    # Stores return runs by name; the default stages read best in pipeline order.
+    def key(run: StageRun) -> tuple[int, datetime]:
+        known = _STAGE_ORDER.index(run.stage) if run.stage in _STAGE_ORDER else len(_STAGE_ORDER)
+        return known, run.started_at
+
+    return [
+        (run.stage, run.status.value, run.duration_sec, _detail(run.detail), run.error)
+        for run in sorted(runs.values(), key=key)
+    ]
+
+
+def _report_body(data: VideoReport, *, excerpt: bool) -> str:
+    tiles = _tiles(data)
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            '<div class="vp-report">',
+            _header_html(data.video),
+            f"<h2>Storyboard ({_count(len(tiles), 'scene')})</h2>",
+            _storyboard_html(data, tiles, excerpt=excerpt),
+            f"<h2>Transcript ({_count(len(data.segments), 'segment')})</h2>",
+            _transcript_html(data, excerpt=excerpt),
+            f"<h2>Captions ({len(data.captions)})</h2>",
+            _captions_html(data, excerpt=excerpt),
+            "<h2>Stages</h2>",
+            _stages_html(_run_rows(data.stage_runs)),
+            "<h2>Usage and cost</h2>",
+            _usage_html(data.usage),
+            f"<footer>Made by videopipe on {_e(generated)}.</footer>",
+            "</div>",
+        ]
+    )
+
+
+# --- plain text --------------------------------------------------------------------------------
+
+
+def _report_table(data: VideoReport) -> str:
+    video = data.video
+    size = f"{video.width}x{video.height}" if video.width and video.height else "-"
+    lines = [
+        f"video {video.id}  {video.status.value}  {_seconds(video.duration_sec)}  {size}  "
+        f"{_plain(video.original_path)}"
+    ]
+    if video.error:
+        lines.append(f"error: {_plain(video.error)}")
+    lines += ["", f"{'stage':<12} {'status':<8} {'seconds':>8}  detail"]
+    for name, status, seconds, detail, error in _run_rows(data.stage_runs):
+        secs = "-" if seconds is None else f"{seconds:.2f}"
+        text = _plain(error or detail, _CELL)
+        lines.append(f"{_plain(name, 12):<12} {status:<8} {secs:>8}  {text}")
+    tiles = _tiles(data)
+    lines += ["", f"{'scene':>5}  {'time':<17}  caption"]
+    for tile in tiles:
+        caption = ""
+        if tile.caption is not None:
+            text, note = _caption_text(tile.caption)
+            ocr = tile.caption.ocr_text.strip()
+            if text:
+                caption = f"{text} | on-screen: {ocr}" if ocr else text
+            elif note == LOCAL_CAPTION_NOTE:
+                caption = f"{note}: {ocr}"
+            else:
+                caption = f"({note})"
+        if tile.duplicate_of is not None:
+            caption = f"(same picture as scene {tile.duplicate_of}) {caption}".rstrip()
+        span = _span(tile.t_start, tile.t_end, "-")
+        lines.append(f"{tile.idx:>5}  {span:<17}  {_plain(caption, _CELL)}")
+    if not tiles:
+        lines.append(f"       {_stage_note(data, 'scenes') or 'no scenes were detected'}")
+    lines += ["", f"transcript ({_count(len(data.segments), 'segment')})"]
+    lines += [f"  {_span(s.t_start, s.t_end, '-'):<17}  {_plain(s.text)}" for s in data.segments]
+    if not data.segments:
+        lines.append(f"  {_stage_note(data, 'transcribe') or 'nothing was said'}")
+    lines += ["", _usage_line(data.usage)]
+    return "\n".join(lines)
+
+
+# --- the contact sheet ---------------------------------------------------------------------
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _contact_sheet(data: VideoReport, *, columns: int) -> Image.Image:
+    from PIL import Image, ImageDraw
+
+    if columns < 1:
+        from ._exceptions import ConfigurationError
+
+        raise ConfigurationError(f"columns must be at least 1, not {columns}")
+    tiles = _tiles(data)
+    tw, th = TILE_SIZE
+    cols = max(1, min(columns, len(tiles)))
+    rows = max(1, math.ceil(len(tiles) / cols))
+    width = _TILE_PAD + cols * (tw + _TILE_PAD)
+    height = _SHEET_HEADER + rows * (th + _TILE_LABEL + _TILE_PAD) + _TILE_PAD
+    sheet = Image.new("RGB", (width, height), _SHEET_BG)
+    draw = ImageDraw.Draw(sheet)
+    font, small = _font(15), _font(13)
+    duration = _seconds(data.video.duration_sec)
+    title = f"{data.video.id} - {_count(len(tiles), 'scene')} - {duration}"
+    draw.text((_TILE_PAD, 10), _ascii(title), fill=_LABEL_FG, font=font)
+    if not tiles:
+        why = _stage_note(data, "scenes") or "no scenes were detected"
+        box = (_TILE_PAD, _SHEET_HEADER, _TILE_PAD + tw, _SHEET_HEADER + th)
+        draw.rectangle(box, fill=_TILE_BG)
+        draw.text((_TILE_PAD + 8, _SHEET_HEADER + 8), "no storyboard", fill=_LABEL_FG, font=small)
+        draw.text((_TILE_PAD + 8, _SHEET_HEADER + 28), _ascii(why)[:44], fill=_MUTED_FG, font=small)
+        return sheet
+    for i, tile in enumerate(tiles):
+        x = _TILE_PAD + (i % cols) * (tw + _TILE_PAD)
+        y = _SHEET_HEADER + (i // cols) * (th + _TILE_LABEL + _TILE_PAD)
+        draw.rectangle((x, y, x + tw - 1, y + th - 1), fill=_TILE_BG)
+        image = _open_rgb(tile.frame.path) if tile.frame is not None else None
+        if image is not None:
+            image.thumbnail((tw, th))
+            sheet.paste(image, (x + (tw - image.width) // 2, y + (th - image.height) // 2))
+        else:
+            missing = "no frame" if tile.frame is None else "frame file missing"
+            draw.text((x + 8, y + th // 2 - 8), missing, fill=_MUTED_FG, font=small)
+        label = f"#{tile.idx}  {_clock(tile.t_start)} - {_clock(tile.t_end)}"
+        if tile.duplicate_of is not None:
+            label += f"  (= #{tile.duplicate_of})"
+        draw.text((x + 2, y + th + 6), label, fill=_LABEL_FG, font=small)
+    return sheet
+
+
+def _ascii(text: str) -> str:
+    # The default font covers ASCII; anything else would draw as boxes.
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+# --- VideoResult and SearchHit -----------------------------------------------------------------
+
+
+def _outcome_rows(
+    stages: Mapping[str, StageOutcome],
+) -> list[tuple[str, str, float | None, str, str | None]]:
+    rows: list[tuple[str, str, float | None, str, str | None]] = []
+    for name, outcome in stages.items():
+        detail = _detail(outcome.detail)
+        if outcome.resumed:
+            detail = f"resumed (done before){'; ' if detail else ''}{detail}"
+        rows.append((name, outcome.status.value, outcome.duration_sec, detail, outcome.error))
+    return rows
+
+
+def result_table(result: VideoResult) -> str:
+    """`VideoResult` as plain text: the video, one line per stage, the usage."""
+    lines = [f"{result.video_id}: {result.status.value} in {result.duration_sec:.1f}s"]
+    for name, status, seconds, detail, error in _outcome_rows(result.stages):
+        text = _plain(error or detail, _CELL)
+        lines.append(f"  {_plain(name, 12):<12} {status:<8} {seconds or 0.0:>6.2f}s  {text}")
+    if result.error:
+        lines.append(f"  error: {_plain(result.error)}")
+    lines.append(f"  {_usage_line(result.usage)}")
+    return "\n".join(lines)
+
+
+def result_html(result: VideoResult) -> str:
+    """`VideoResult` as an HTML fragment for Jupyter: what the result holds, no store lookups."""
+    video = result.video
+    return "\n".join(
+        [
+            f"<style>{_CSS}</style>",
+            '<div class="vp-report">',
+            _header_html(video),
+            f'<p class="vp-meta">processed in {result.duration_sec:.1f}s</p>',
+            "<h2>Stages</h2>",
+            _stages_html(_outcome_rows(result.stages)),
+            "<h2>Usage and cost</h2>",
+            _usage_html(result.usage),
+            '<p class="vp-note">The storyboard, transcript and captions are in the store: '
+            "<code>await result.report(store)</code> shows them here, and "
+            "<code>await videopipe.write_report(store, result.video_id)</code> writes them "
+            "to an HTML report.</p>",
+            "</div>",
+        ]
+    )
+
+
+def _hit_kind(hit: SearchHit) -> str:
+    return LOCAL_CAPTION_NOTE if hit.on_screen_text_only else hit.kind
+
+
+def hit_text(hit: SearchHit) -> str:
+    """One search hit on one line."""
+    return (
+        f"{hit.score:.3f}  {hit.video_id}  {_clock(hit.t_start)}-{_clock(hit.t_end)}  "
+        f"[{_hit_kind(hit)}] {_plain(hit.text)}"
+    )
+
+
+def hits_table(hits: Iterable[SearchHit]) -> str:
+    """Search hits as a plain-text table, best first as given."""
+    lines = [f"{'score':>6}  {'video':<22} {'time':<17}  {'kind':<8} text"]
+    for hit in hits:
+        span = f"{_clock(hit.t_start)}-{_clock(hit.t_end)}"
+        lines.append(
+            f"{hit.score:>6.3f}  {_plain(hit.video_id, 22):<22} {span:<17}  {_hit_kind(hit):<8} "
+            f"{_plain(hit.text, _CELL)}"
+        )
+    return "\n".join(lines)
+
+
+def hit_html(hit: SearchHit) -> str:
+    """One search hit as an HTML fragment: its frame's thumbnail when it has one, time, text."""
+    uri = _thumbnail_uri(hit.frame_path, 240)
+    image = f'<img src="{uri}" alt="frame at {_e(_clock(hit.t_start))}">' if uri else ""
+    words = ", ".join(hit.matched)
+    matched = f'<br><span class="vp-note">matched words: {_e(words)}</span>' if words else ""
+    return (
+        f'<style>{_CSS}</style><div class="vp-report"><div class="vp-hit">{image}<div>'
+        f'<span class="vp-time">{_e(_span(hit.t_start, hit.t_end))}</span> '
+        f"<b>{_e(hit.video_id)}</b> · {_e(_hit_kind(hit))} · score {hit.score:.3f}"
+        f"<br>{_e(hit.text)}{matched}</div></div></div>"
+    )
