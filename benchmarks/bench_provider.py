@@ -3,12 +3,14 @@
 Run:  python benchmarks/bench_provider.py                 (20 one-minute videos, 0 % and 20 % 429s)
       python benchmarks/bench_provider.py --videos 5 --latency 0.1 --rate-limit 0.2
 
-A mock server on 127.0.0.1 (an asyncio HTTP/1.1 server in its own thread and
-event loop) answers `/v1/audio/transcriptions`, `/v1/chat/completions` and
-`/v1/embeddings` after a fixed latency, and answers a configurable share of
-requests with HTTP 429 and `Retry-After`. It counts requests per endpoint and
-the peak of concurrent vision requests. It stops with the benchmark (and by
-itself after `--server-timeout` seconds at the latest).
+A mock server on 127.0.0.1 (an asyncio HTTP/1.1 server in a child process, so
+its CPU work does not compete with the client for the interpreter lock)
+answers `/v1/audio/transcriptions`, `/v1/chat/completions` and
+`/v1/embeddings` (floats or base64, as asked) after a fixed latency, and
+answers a configurable share of requests with HTTP 429 and `Retry-After`. It
+counts requests per endpoint and the peak of concurrent vision requests. It
+stops with the benchmark (and by itself after `--server-timeout` seconds at
+the latest).
 
 The media stages (normalize, scenes, frames) run once, for real, on the 60 s
 1080p clip of `scripts/make_media.py` (`make_bench()`): at about 15 s of CPU-bound
@@ -30,9 +32,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import importlib.util
 import json
 import math
+import multiprocessing
 import random
 import sys
 import tempfile
@@ -44,6 +49,7 @@ from types import ModuleType
 from typing import Any
 
 import anyio
+import numpy as np
 
 import videopipe as vp
 from videopipe._models import Frame, frame_id, scene_id
@@ -156,7 +162,9 @@ class MockOpenAI:
                 return 200, _chat(n), {}
             if kind == "embeddings":
                 request = json.loads(body)
-                return 200, _embeddings(request["input"], request.get("dimensions", 1536)), {}
+                dim = request.get("dimensions", 1536)
+                as_base64 = request.get("encoding_format") == "base64"
+                return 200, _embeddings(request["input"], dim, as_base64), {}
             return 404, {"error": {"message": f"no route {path}"}}, {}
         finally:
             if vision:
@@ -193,16 +201,65 @@ def _chat(n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _embeddings(texts: list[str], dim: int) -> dict[str, Any]:
+def _embeddings(texts: list[str], dim: int, as_base64: bool) -> dict[str, Any]:
+    """One random unit vector per text (seeded by it), as floats or base64 float32 as asked."""
     data = []
     for i, text in enumerate(texts):
-        rng = random.Random(text)
-        vector = [rng.uniform(-1, 1) for _ in range(dim)]
-        norm = math.sqrt(sum(x * x for x in vector))
-        data.append({"object": "embedding", "index": i, "embedding": [x / norm for x in vector]})
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        vector = np.random.default_rng(seed).uniform(-1, 1, dim).astype("<f4")
+        vector /= np.linalg.norm(vector)
+        encoded = base64.b64encode(vector.tobytes()).decode() if as_base64 else vector.tolist()
+        data.append({"object": "embedding", "index": i, "embedding": encoded})
     tokens = sum(len(t.split()) * 4 // 3 + 1 for t in texts)
     return {"object": "list", "data": data, "model": "text-embedding-3-small",
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip
+
+
+class MockProcess:
+    """`MockOpenAI` in a child process, so that its CPU work (JSON, 1536-float vectors) does
+    not share the benchmark's interpreter lock, as a real server would not."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.port = 0
+        self.requests: Counter[str] = Counter()
+        self.limited: Counter[str] = Counter()
+        self.vision_peak = 0
+
+    def start(self, *, limit: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_in_child, args=(child, self.options, limit), daemon=True
+        )
+        self._process.start()
+        if not self._conn.poll(60):
+            raise RuntimeError("the mock server process did not start")
+        self.port = self._conn.recv()
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        if self._conn.poll(30):
+            stats = self._conn.recv()
+            self.requests = Counter(stats["requests"])
+            self.limited = Counter(stats["limited"])
+            self.vision_peak = stats["vision_peak"]
+        self._process.join(10)
+
+
+def _serve_in_child(conn: Any, options: dict[str, Any], limit: float) -> None:
+    server = MockOpenAI(**options)
+    server.start(limit=limit)
+    conn.send(server.port)
+    conn.recv()  # "stop"
+    server.stop()
+    conn.send(
+        {
+            "requests": dict(server.requests),
+            "limited": dict(server.limited),
+            "vision_peak": server.vision_peak,
+        }
+    )
 
 
 # --- stand-in media stages over prepared outputs -------------------------------------------
@@ -283,7 +340,7 @@ async def run_once(
     frames: list[Frame],
     rate_limit: float,
 ) -> dict[str, Any]:
-    server = MockOpenAI(latency=args.latency, rate_limit=rate_limit, retry_after=args.retry_after)
+    server = MockProcess(latency=args.latency, rate_limit=rate_limit, retry_after=args.retry_after)
     server.start(limit=args.server_timeout)
     try:
         settings = vp.Settings(vision_max_concurrent=args.vision_max, _env_file=None)

@@ -6,11 +6,13 @@ import hashlib
 import json
 import math
 import re
+from base64 import b64encode
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 import httpx
+import numpy as np
 import respx
 
 BASE = "https://api.openai.com/v1"
@@ -81,11 +83,18 @@ def analysis_json(caption: str, text: str = "") -> str:
     )
 
 
-def embeddings_body(texts: list[str], dim: int = DIM) -> dict[str, Any]:
+def embeddings_body(texts: list[str], dim: int = DIM, *, base64: bool = False) -> dict[str, Any]:
+    """The API's answer; with `base64`, vectors as base64 little-endian float32, as it sends."""
+
+    def encoded(vector: list[float]) -> str | list[float]:
+        if not base64:
+            return vector
+        return b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": vector_for(t, dim)}
+            {"object": "embedding", "index": i, "embedding": encoded(vector_for(t, dim))}
             for i, t in enumerate(texts)
         ],
         "model": "text-embedding-3-small",
@@ -102,6 +111,7 @@ class FakeOpenAI:
         self.in_flight = 0
         self.peak_vision = 0
         self.vision_delay = 0.0
+        self.floats_only = False  # answer embeddings as JSON floats, whatever was asked
         self.transcripts: list[tuple[float, float, str]] = [
             (0.0, 2.0, "Welcome to the budget review."),
             (2.0, 4.5, "Revenue grew by twelve percent."),
@@ -152,7 +162,9 @@ class FakeOpenAI:
 
     def _embed(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        assert body["encoding_format"] == "float"
+        assert body["encoding_format"] in ("float", "base64")
         texts = body["input"]
         self.embedded_batches.append(len(texts))
-        return httpx.Response(200, json=embeddings_body(texts, body.get("dimensions", DIM)))
+        as_base64 = body["encoding_format"] == "base64" and not self.floats_only
+        dim = body.get("dimensions", DIM)
+        return httpx.Response(200, json=embeddings_body(texts, dim, base64=as_base64))

@@ -105,6 +105,32 @@ async def test_embed_returns_full_size_vectors_in_order(
     )
 
 
+async def test_embed_asks_for_base64_and_also_reads_a_server_that_answers_floats(
+    fake: FakeOpenAI, provider: OpenAIProvider
+) -> None:
+    from tests.openai_fakes import vector_for
+
+    compact = await provider.embed(["alpha", "beta"])
+    assert json.loads(fake.embeddings.calls.last.request.content)["encoding_format"] == "base64"
+    fake.floats_only = True  # an OpenAI-compatible server that ignores encoding_format
+    plain = await provider.embed(["alpha", "beta"])
+    expected = [vector_for("alpha", DIM), vector_for("beta", DIM)]
+    assert np.array_equal(plain.vectors, expected)
+    assert np.allclose(compact.vectors, expected, atol=1e-6)  # float32 on the wire
+    assert not np.array_equal(compact.vectors, expected)  # ... so it really was base64
+
+
+async def test_an_embedding_that_is_not_base64_is_a_malformed_response(
+    fake: FakeOpenAI, provider: OpenAIProvider
+) -> None:
+    body = {"object": "list", "model": "m", "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+    body["data"] = [{"object": "embedding", "index": 0, "embedding": "not base64!"}]
+    fake.embeddings.side_effect = None
+    fake.embeddings.return_value = httpx.Response(200, json=body)
+    with pytest.raises(vp.MalformedResponse, match="base64"):
+        await provider.embed(["alpha"])
+
+
 async def test_embed_batches_many_texts_per_request(fake: FakeOpenAI) -> None:
     provider = OpenAIProvider(api_key=KEY, dimensions=4)  # small vectors keep the fake fast
     texts = [f"sentence number {i}" for i in range(5000)]

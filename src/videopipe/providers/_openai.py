@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import numpy as np
 from pydantic import SecretStr, ValidationError
 
 from .._batch import retry_after
@@ -259,8 +260,10 @@ class OpenAIProvider:
         for batch in _batches(texts):
 
             def request(batch: list[str] = batch) -> Awaitable[Any]:
+                # base64 float32: a quarter of the bytes, and no per-float parsing (for
+                # 1536 dimensions, JSON floats cost the client more than the request).
                 return self.client.embeddings.create(
-                    input=batch, model=self._embedding_model, encoding_format="float", **extra
+                    input=batch, model=self._embedding_model, encoding_format="base64", **extra
                 )
 
             response = await self._call("embeddings", request)
@@ -269,7 +272,7 @@ class OpenAIProvider:
                 raise MalformedResponse(
                     f"the embeddings response has {len(ordered)} vectors for {len(batch)} texts"
                 )
-            vectors.extend([list(map(float, d.embedding)) for d in ordered])
+            vectors.extend([_vector(d.embedding) for d in ordered])
             tokens += response.usage.prompt_tokens if response.usage else 0
             requests += 1
         usage = CallUsage(
@@ -344,3 +347,20 @@ def _batches(texts: Sequence[str]) -> list[list[str]]:
     if current:
         batches.append(current)
     return batches
+
+
+def _vector(embedding: str | Sequence[float]) -> list[float]:
+    """A vector from an embeddings response: base64 little-endian float32, or a JSON list.
+
+    A compatible server that ignores `encoding_format` answers with a list of floats.
+    """
+    if isinstance(embedding, str):
+        try:
+            raw = base64.b64decode(embedding, validate=True)
+        except ValueError as exc:
+            raise MalformedResponse(f"an embedding is not valid base64: {exc}") from None
+        if len(raw) % 4:
+            raise MalformedResponse("an embedding's base64 data is not a whole number of floats")
+        values: list[float] = np.frombuffer(raw, dtype="<f4").astype(float).tolist()
+        return values
+    return [float(x) for x in embedding]
