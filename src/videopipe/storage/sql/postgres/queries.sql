@@ -22,6 +22,120 @@ INSERT INTO schema_version (version, name) VALUES (%(version)s, %(name)s)
 -- name: pgvector_available --
 SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available
 
+-- name: pgvector_schema --
+-- The schema pgvector is installed in, in this database; no row when it is not.
+SELECT n.nspname AS schema, e.extversion AS version
+FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace
+WHERE e.extname = 'vector'
+
+-- name: create_pgvector --
+CREATE EXTENSION IF NOT EXISTS vector
+
+-- name: has_vec_column --
+SELECT EXISTS (
+    SELECT 1 FROM pg_attribute
+    WHERE attrelid = to_regclass('embeddings') AND attname = 'vec' AND NOT attisdropped
+) AS present
+
+-- name: add_vec_column --
+-- Composed with psycopg.sql: the placeholder is pgvector's type, qualified by the
+-- schema the extension lives in. A generated column: the server fills it on every
+-- write, whichever videopipe writes, and adding it fills it for the rows already
+-- there. Only vectors an HNSW index can hold (1 to 2,000 dimensions) get one.
+ALTER TABLE embeddings ADD COLUMN IF NOT EXISTS vec {vector}
+    GENERATED ALWAYS AS (
+        CASE WHEN cardinality(vector) BETWEEN 1 AND 2000 THEN vector::{vector} END
+    ) STORED
+
+-- name: has_index --
+SELECT EXISTS (
+    SELECT 1 FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+    WHERE i.indrelid = to_regclass('embeddings') AND c.relname = %(name)s
+) AS present
+
+-- name: index_lock --
+-- Two stores creating the same index at once would collide on its name.
+SELECT pg_advisory_xact_lock(hashtext(%(name)s))
+
+-- name: create_hnsw_index --
+-- Composed with psycopg.sql: one partial index per model and dimension, since one
+-- column holds every model's vectors and an HNSW index needs a fixed dimension.
+-- The model and dimension are literals, which searches repeat so the planner
+-- can match the index's predicate.
+CREATE INDEX IF NOT EXISTS {name} ON embeddings
+USING hnsw ((vec::{vector}({dim})) {opclass})
+WHERE model = {model} AND dim = {dim}
+
+-- name: model_dims --
+-- The dimensions a model's vectors have, and how many vectors it has up to `cap`.
+SELECT (SELECT min(dim) FROM embeddings WHERE model = %(model)s) AS min_dim,
+       (SELECT max(dim) FROM embeddings WHERE model = %(model)s) AS max_dim,
+       (SELECT count(*) FROM (
+           SELECT 1 FROM embeddings WHERE model = %(model)s LIMIT %(cap)s) AS s) AS n
+
+-- name: ann_settings --
+-- For the rest of the transaction. hnsw.ef_search bounds how many neighbours one
+-- index scan can return. Without sorting, the planner orders by the HNSW index
+-- even when its statistics are stale (a model whose vectors just arrived looks
+-- like one row, and sorting one row looks cheaper than the index).
+SELECT set_config('hnsw.ef_search', %(ef)s, true), set_config('enable_sort', 'off', true)
+
+-- name: ann_nearest --
+-- Composed with psycopg.sql, like create_hnsw_index, so that index serves it.
+SELECT owner_id FROM embeddings
+WHERE model = {model} AND dim = {dim}
+ORDER BY vec::{vector}({dim}) OPERATOR({schema}.<=>) %(query)b::{vector}({dim})
+LIMIT %(fetch)s
+
+-- name: ann_rows --
+-- The rows the pgvector path scores exactly, as search_candidates gives them: the
+-- nearest neighbours (owner_ids) and, with with_text, those whose text may hold a
+-- term. The word test stays in Python; this only has to keep every row it could
+-- match. It lowers ASCII letters alone (translate, whatever the database's locale)
+-- and keeps any text with a non-ASCII character, which it cannot lower as Python does.
+WITH wanted AS (
+    SELECT unnest(%(owner_ids)s::text[]) AS owner_id
+    UNION
+    SELECT s.id FROM transcript_segments AS s
+    WHERE %(with_text)s AND (
+        octet_length(s.text) <> char_length(s.text)
+        OR EXISTS (
+            SELECT 1 FROM unnest(%(terms)s::text[]) AS t (term)
+            WHERE strpos(translate(s.text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+                                   'abcdefghijklmnopqrstuvwxyz'), t.term) > 0))
+    UNION
+    SELECT c.id FROM frame_captions AS c
+    CROSS JOIN LATERAL (
+        SELECT coalesce(c.caption, '') || ' ' || coalesce(c.ocr_text, '') AS text
+    ) AS x
+    WHERE %(with_text)s AND (
+        octet_length(x.text) <> char_length(x.text)
+        OR EXISTS (
+            SELECT 1 FROM unnest(%(terms)s::text[]) AS t (term)
+            WHERE strpos(translate(x.text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+                                   'abcdefghijklmnopqrstuvwxyz'), t.term) > 0))
+)
+SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector,
+       CASE WHEN %(with_text)s THEN
+           CASE e.kind
+           WHEN 'segment' THEN (
+               SELECT s.text FROM transcript_segments AS s
+               WHERE s.id = e.owner_id AND s.video_id = e.video_id)
+           ELSE (
+               SELECT coalesce(c.caption, '') || ' ' || coalesce(c.ocr_text, '')
+               FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
+           END
+       END AS text
+FROM embeddings AS e
+WHERE e.model = %(model)s
+  AND e.owner_id IN (SELECT owner_id FROM wanted)
+  AND CASE e.kind
+      WHEN 'segment' THEN EXISTS (
+          SELECT 1 FROM transcript_segments AS s WHERE s.id = e.owner_id AND s.video_id = e.video_id)
+      ELSE EXISTS (
+          SELECT 1 FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
+  END
+
 -- name: notify_jobs --
 SELECT pg_notify('videopipe_jobs', %(queue)s)
 
