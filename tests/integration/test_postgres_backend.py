@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.postgres import admin_connection
 from videopipe import StorageError
-from videopipe._models import JobStatus, Video
+from videopipe._models import JobStatus, Usage, Video
 from videopipe.storage import PostgresStore, sql
 
 Q = sql.queries("postgres")
@@ -39,6 +39,32 @@ async def test_an_operation_after_the_connections_were_killed_succeeds(pg_url: s
         assert (await store.get_video("v")).id == "v"
         [job] = await store.claim("w")
         assert await store.complete(job.id, "w")
+
+
+async def test_an_enqueue_retried_after_its_commit_was_lost_is_not_doubled(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops after COMMIT but before the answer: the retry finds the work done."""
+    async with PostgresStore(pg_url) as store:
+        await store.upsert_video(Video(id="v", original_path="v.mp4"))
+        run = store._run
+
+        async def committed_then_lost(op):  # what `_run` does when the ack never arrives
+            await run(op)
+            return await run(op)
+
+        monkeypatch.setattr(store, "_run", committed_then_lost)
+        job = await store.enqueue("v", unique=False)
+        batch_id = await store.create_batch(["v"])
+        await store.record_usage(Usage(video_id="v", stage="vision", provider="p", model="m",
+                                       requests=1, cost_usd=0.25))  # fmt: skip
+        monkeypatch.undo()
+        assert (await store.usage_summary(video_id="v")).cost_usd == 0.25
+        pending = await store.peek(10)
+        assert len(pending) == 2  # one from enqueue, one from the batch: neither doubled
+        assert job.id in {j.id for j in pending}
+        assert [j.batch_id for j in pending if j.id != job.id] == [batch_id]
+        assert (await store.batch_status(batch_id)).total == 1
 
 
 async def test_an_operation_waits_for_the_database_to_come_back(pg_url: str) -> None:

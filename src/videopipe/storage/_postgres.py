@@ -639,7 +639,9 @@ class PostgresStore:
     # --- usage ---------------------------------------------------------------------------
 
     async def record_usage(self, usage: Usage) -> None:
-        await self._execute(_Q["insert_usage"], clean_record(usage).model_dump())
+        params = clean_record(usage).model_dump()
+        params["request_id"] = new_id("usage")  # the same for every retry of this write
+        await self._execute(_Q["insert_usage"], params)
 
     async def _execute(self, query: LiteralString, params: dict[str, Any]) -> None:
         async def op(conn: Conn) -> None:
@@ -688,6 +690,10 @@ class PostgresStore:
         }
 
         async def op(conn: Conn) -> Job:
+            # A retry after a lost connection: the first attempt may have committed.
+            mine = await (await conn.execute(_Q["get_job"], params)).fetchone()
+            if mine is not None:
+                return _job(mine)
             while True:
                 live = await (await conn.execute(_Q["video_live_job"], params)).fetchone()
                 if live is None:
@@ -842,6 +848,10 @@ class PostgresStore:
 
         async def op(conn: Conn) -> str:
             async with conn.transaction():
+                # A retry after a lost connection: the first attempt may have committed.
+                done = await conn.execute(_Q["batch_exists"], {"id": batch_id})
+                if await done.fetchone() is not None:
+                    return batch_id
                 await _require_videos(conn, ids)
                 await conn.execute(_Q["insert_batch"], {"id": batch_id, "total": len(ids)})
                 await conn.execute(_Q["insert_batch_jobs"], params)

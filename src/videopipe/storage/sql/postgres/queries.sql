@@ -339,14 +339,16 @@ INSERT INTO cache (key, value) VALUES (%(key)s, %(value)s)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value
 
 -- name: insert_usage --
+-- A retried write (lost connection after COMMIT) conflicts on its request id: no double count.
 INSERT INTO usage (
     video_id, stage, provider, model, job_id, requests, input_tokens, output_tokens,
-    audio_seconds, images, texts, cost_usd, created_at
+    audio_seconds, images, texts, cost_usd, created_at, request_id
 ) VALUES (
     %(video_id)s, %(stage)s, %(provider)s, %(model)s, %(job_id)s, %(requests)s,
     %(input_tokens)s, %(output_tokens)s, %(audio_seconds)s, %(images)s, %(texts)s,
-    %(cost_usd)s, %(created_at)s
+    %(cost_usd)s, %(created_at)s, %(request_id)s
 )
+ON CONFLICT (request_id) DO NOTHING
 
 -- name: usage_summary --
 SELECT coalesce(sum(requests), 0)::bigint AS requests,
@@ -563,6 +565,9 @@ SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) FILTER (WHERE last_error IS NOT NULL) AS failed,
        now() AS now
 FROM jobs
+
+-- name: batch_exists --
+SELECT 1 FROM batches WHERE id = %(id)s
 
 -- name: insert_batch --
 INSERT INTO batches (id, total, created_at) VALUES (%(id)s, %(total)s, now())
