@@ -158,16 +158,21 @@ class VideoReport:
     def __str__(self) -> str:
         return self.table()
 
-    def contact_sheet(self, *, columns: int = 4) -> Image.Image:
+    def contact_sheet(self, *, columns: int = 4, max_tiles: int = 120) -> Image.Image:
         """The storyboard as one image: a tile per scene, its frame and its time span.
+
+        A video with more than `max_tiles` scenes shows `max_tiles` of them,
+        evenly spread from the first to the last (the title says how many), so
+        the image stays small however long the video is.
 
         Args:
             columns: Tiles per row (fewer when there are fewer scenes).
+            max_tiles: The most tiles drawn.
 
         Returns:
             A Pillow RGB image, `columns` tiles of `TILE_SIZE` (plus a label) wide.
         """
-        return _contact_sheet(self, columns=columns)
+        return _contact_sheet(self, columns=columns, max_tiles=max_tiles)
 
 
 async def load_report(store: Store, video_id: str) -> VideoReport:
@@ -733,14 +738,23 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _contact_sheet(data: VideoReport, *, columns: int) -> Image.Image:
+def _contact_sheet(data: VideoReport, *, columns: int, max_tiles: int) -> Image.Image:
     from PIL import Image, ImageDraw
 
-    if columns < 1:
+    if columns < 1 or max_tiles < 1:
         from ._exceptions import ConfigurationError
 
-        raise ConfigurationError(f"columns must be at least 1, not {columns}")
-    tiles = _tiles(data)
+        raise ConfigurationError(
+            f"columns and max_tiles must be at least 1, not {columns} and {max_tiles}"
+        )
+    every = _tiles(data)
+    tiles = every
+    if len(every) > max_tiles:
+        # Evenly spread, first and last included.
+        picks = sorted(
+            {round(i * (len(every) - 1) / max(1, max_tiles - 1)) for i in range(max_tiles)}
+        )
+        tiles = [every[i] for i in picks]
     tw, th = TILE_SIZE
     cols = max(1, min(columns, len(tiles)))
     rows = max(1, math.ceil(len(tiles) / cols))
@@ -750,7 +764,9 @@ def _contact_sheet(data: VideoReport, *, columns: int) -> Image.Image:
     draw = ImageDraw.Draw(sheet)
     font, small = _font(15), _font(13)
     duration = _seconds(data.video.duration_sec)
-    title = f"{data.video.id} - {_count(len(tiles), 'scene')} - {duration}"
+    title = f"{data.video.id} - {_count(len(every), 'scene')} - {duration}"
+    if len(tiles) < len(every):
+        title += f" (showing {len(tiles)}, evenly spread)"
     draw.text((_TILE_PAD, 10), _ascii(title), fill=_LABEL_FG, font=font)
     if not tiles:
         why = _stage_note(data, "scenes") or "no scenes were detected"

@@ -494,3 +494,8 @@ async def test_notebook_display_of_a_long_video_stays_small(tmp_path: Path) -> N
     assert len(DATA_URI.findall(report.to_html())) == n
     sheet = report.contact_sheet()
     assert sheet.size == (8 + 4 * (TILE_SIZE[0] + 8), 36 + 15 * (TILE_SIZE[1] + 28 + 8) + 8)
+    # A cap on the tiles keeps the image small for a long video: 10 of the 60, evenly spread.
+    capped = report.contact_sheet(columns=5, max_tiles=10)
+    assert capped.size == (8 + 5 * (TILE_SIZE[0] + 8), 36 + 2 * (TILE_SIZE[1] + 28 + 8) + 8)
+    with pytest.raises(vp.ConfigurationError):
+        report.contact_sheet(max_tiles=0)
