@@ -91,6 +91,22 @@ async def _migrate(url: str) -> None:
         pass
 
 
+def _ensure_template(admin, name: str) -> None:
+    """Create the template database `name` with the current schema, unless it exists."""
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    if exists is not None:
+        return
+    try:
+        create_database(admin, name)
+        # In a thread of its own: this may be called from inside a running event loop
+        # (an async fixture asking for it).
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(anyio.run, _migrate, with_database(server_dsn(), name)).result()
+    except BaseException:
+        drop_database(admin, name)
+        raise
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> str:
     """The name of a template database holding the current schema (built once per schema)."""
@@ -99,21 +115,7 @@ def pg_template() -> str:
         # Another test session may be building it right now.
         admin.execute("SELECT pg_advisory_lock(7436823462)")
         try:
-            exists = admin.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-            ).fetchone()
-            if exists is None:
-                try:
-                    create_database(admin, name)
-                    # In a thread of its own: this fixture may be set up from inside
-                    # a running event loop (an async fixture asking for it).
-                    with ThreadPoolExecutor(1) as thread:
-                        thread.submit(
-                            anyio.run, _migrate, with_database(server_dsn(), name)
-                        ).result()
-                except BaseException:
-                    drop_database(admin, name)
-                    raise
+            _ensure_template(admin, name)
             stale = admin.execute(
                 "SELECT datname FROM pg_database WHERE datname LIKE 'videopipe\\_tpl\\_%%' "
                 "AND datname <> %s",
@@ -129,9 +131,21 @@ def pg_template() -> str:
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     """The URL of a fresh database with the schema, dropped after the test."""
+    from psycopg.errors import InvalidCatalogName
+
     name = f"videopipe_test_{uuid.uuid4().hex[:12]}"
     with admin_connection() as admin:
-        create_database(admin, name, template=pg_template)
+        try:
+            create_database(admin, name, template=pg_template)
+        except InvalidCatalogName:
+            # A concurrent test session of another schema version dropped our template
+            # as stale (it drops every template but its own): build it again.
+            admin.execute("SELECT pg_advisory_lock(7436823462)")
+            try:
+                _ensure_template(admin, pg_template)
+            finally:
+                admin.execute("SELECT pg_advisory_unlock(7436823462)")
+            create_database(admin, name, template=pg_template)
     yield with_database(server_dsn(), name)
     with admin_connection() as admin:
         drop_database(admin, name)
