@@ -17,7 +17,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from .._exceptions import ConfigurationError, StorageError
-from .._models import BatchState, JobStatus
+from .._models import BatchState, JobStatus, SearchHit
 
 __all__ = [
     "KEYWORD_WEIGHT",
@@ -40,6 +40,7 @@ __all__ = [
     "rank_hits",
     "resolve_query",
     "sanitize_text",
+    "search_blocking",
     "vector_blob",
     "vector_from_blob",
 ]
@@ -255,7 +256,8 @@ async def resolve_query(
         if provider is None:
             raise ConfigurationError(
                 "searching by text needs provider=: the provider (and embedding model) "
-                "that indexed the videos embeds the query"
+                "that indexed the videos embeds the query (search_blocking uses the "
+                "configured one: OPENAI_API_KEY or the local extra)"
             )
         if model is not None and model != provider.embedding_model:
             raise ConfigurationError(
@@ -270,6 +272,43 @@ async def resolve_query(
             "searching by vector needs model=: the embedding model that made the vector"
         )
     return list(query), model, keyword_terms(keywords) if keywords else []
+
+
+def search_blocking(
+    store: Any,
+    query: str | Sequence[float],
+    *,
+    provider: Any,
+    k: int,
+    kinds: Any,
+    video_ids: Any,
+    keywords: str | None,
+) -> list[SearchHit]:
+    """`store.search(...)` from synchronous code.
+
+    A text query without `provider` uses the settings' provider
+    (`default_provider`), closed again afterwards.
+    """
+    from .._sync import run_blocking
+
+    async def call() -> list[SearchHit]:
+        chosen, owned = provider, None
+        if chosen is None and isinstance(query, str):
+            from .._pipeline import default_provider
+            from .._settings import Settings
+
+            chosen = owned = default_provider(Settings())
+        try:
+            hits: list[SearchHit] = await store.search(
+                query, provider=chosen, k=k, kinds=kinds, video_ids=video_ids, keywords=keywords
+            )
+            return hits
+        finally:
+            client = getattr(owned, "client", None)
+            if client is not None:
+                await client.close()
+
+    return run_blocking(call)
 
 
 def vector_blob(vector: Sequence[float]) -> bytes:
