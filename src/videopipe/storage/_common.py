@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -17,12 +17,16 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from .._exceptions import ConfigurationError, StorageError
-from .._models import BatchState, JobStatus, SearchHit
+from .._models import BatchState, EmbeddingKind, JobStatus, SearchHit
+
+if TYPE_CHECKING:
+    from ..providers import Provider
 
 __all__ = [
     "KEYWORD_WEIGHT",
     "LIVE",
     "REAPED",
+    "BlockingSearch",
     "Coalescer",
     "batch_finished_at",
     "batch_state",
@@ -40,7 +44,6 @@ __all__ = [
     "rank_hits",
     "resolve_query",
     "sanitize_text",
-    "search_blocking",
     "vector_blob",
     "vector_from_blob",
 ]
@@ -274,41 +277,54 @@ async def resolve_query(
     return list(query), model, keyword_terms(keywords) if keywords else []
 
 
-def search_blocking(
-    store: Any,
-    query: str | Sequence[float],
-    *,
-    provider: Any,
-    k: int,
-    kinds: Any,
-    video_ids: Any,
-    keywords: str | None,
-) -> list[SearchHit]:
-    """`store.search(...)` from synchronous code.
+class BlockingSearch:
+    """`search_blocking`, the blocking twin of `search`, for stores usable from any event loop."""
 
-    A text query without `provider` uses the settings' provider
-    (`default_provider`), closed again afterwards.
-    """
-    from .._sync import run_blocking
+    def search_blocking(
+        self,
+        query: str | Sequence[float],
+        *,
+        provider: Provider | None = None,
+        model: str | None = None,
+        k: int = 10,
+        kinds: Iterable[EmbeddingKind] | None = None,
+        video_ids: Iterable[str] | None = None,
+        keywords: str | None = None,
+    ) -> list[SearchHit]:
+        """The blocking twin of `search`, for scripts and notebooks.
 
-    async def call() -> list[SearchHit]:
-        chosen, owned = provider, None
-        if chosen is None and isinstance(query, str):
-            from .._pipeline import default_provider
-            from .._settings import Settings
+        A text query without `provider` is embedded by the provider the settings
+        choose (`OpenAIProvider` with a key, else `LocalProvider`), which must be
+        the one that indexed the videos.
 
-            chosen = owned = default_provider(Settings())
-        try:
-            hits: list[SearchHit] = await store.search(
-                query, provider=chosen, k=k, kinds=kinds, video_ids=video_ids, keywords=keywords
-            )
-            return hits
-        finally:
-            client = getattr(owned, "client", None)
-            if client is not None:
-                await client.close()
+        Examples:
+            ```python
+            hits = store.search_blocking("who mentions the budget?", k=5)
+            ```
+        """
+        from .._sync import run_blocking
 
-    return run_blocking(call)
+        store: Any = self
+
+        async def call() -> list[SearchHit]:
+            chosen, owned = provider, None
+            if chosen is None and isinstance(query, str):
+                from .._pipeline import default_provider
+                from .._settings import Settings
+
+                chosen = owned = default_provider(Settings())
+            try:
+                hits: list[SearchHit] = await store.search(
+                    query, provider=chosen, model=model, k=k, kinds=kinds,
+                    video_ids=video_ids, keywords=keywords,
+                )  # fmt: skip
+                return hits
+            finally:
+                client = getattr(owned, "client", None)
+                if client is not None:
+                    await client.close()  # the provider made here, for this call
+
+        return run_blocking(call)
 
 
 def vector_blob(vector: Sequence[float]) -> bytes:

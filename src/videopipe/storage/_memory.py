@@ -33,7 +33,6 @@ from .._models import (
     VideoStatus,
     utcnow,
 )
-from .._sync import run_blocking
 from ._base import DEFAULT_LEASE
 
 if TYPE_CHECKING:
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 from ._common import (
     LIVE,
     REAPED,
+    BlockingSearch,
     batch_finished_at,
     batch_state,
     check_dimension,
@@ -53,13 +53,12 @@ from ._common import (
     rank_hits,
     resolve_query,
     sanitize_text,
-    search_blocking,
 )
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(BlockingSearch):
     """A [`Store`][videopipe.storage.Store] that keeps everything in memory.
 
     Nothing survives the process. Every method runs without awaiting in the
@@ -252,39 +251,6 @@ class MemoryStore:
             )
             for i, score, matched in ranked
         ]
-
-    def search_blocking(
-        self,
-        query: str | Sequence[float],
-        *,
-        provider: Provider | None = None,
-        model: str | None = None,
-        k: int = 10,
-        kinds: Iterable[EmbeddingKind] | None = None,
-        video_ids: Iterable[str] | None = None,
-        keywords: str | None = None,
-    ) -> list[SearchHit]:
-        """The blocking twin of `search`, for scripts and notebooks.
-
-        A text query without `provider` is embedded by the provider the settings
-        choose (`OpenAIProvider` with a key, else `LocalProvider`), which must be
-        the one that indexed the videos.
-
-        Examples:
-            ```python
-            hits = store.search_blocking("who mentions the budget?", k=5)
-            ```
-        """
-        if model is not None and not isinstance(query, str):
-            hits: list[SearchHit] = run_blocking(
-                self.search, query, model=model, k=k, kinds=kinds, video_ids=video_ids,
-                keywords=keywords,
-            )  # fmt: skip
-            return hits
-        return search_blocking(
-            self, query, provider=provider, k=k, kinds=kinds, video_ids=video_ids,
-            keywords=keywords,
-        )  # fmt: skip
 
     def _owner_exists(self, e: Embedding) -> bool:
         rows: Sequence[TranscriptSegment | FrameCaption] = (

@@ -37,7 +37,6 @@ from .._models import (
     VideoStatus,
     utcnow,
 )
-from .._sync import run_blocking
 from . import sql
 from ._base import DEFAULT_LEASE
 
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from ..providers import Provider
 
 from ._common import (
+    BlockingSearch,
     Coalescer,
     batch_finished_at,
     batch_state,
@@ -60,7 +60,6 @@ from ._common import (
     rank_hits,
     resolve_query,
     sanitize_text,
-    search_blocking,
     vector_blob,
 )
 
@@ -75,7 +74,7 @@ _SUMMARY_FIELDS = tuple(UsageSummary.model_fields)
 _US = timedelta(microseconds=1)
 
 
-class SQLiteStore:
+class SQLiteStore(BlockingSearch):
     """A [`Store`][videopipe.storage.Store] in one SQLite file.
 
     The standard library's `sqlite3` runs on a worker thread, never on the event
@@ -386,39 +385,6 @@ class SQLiteStore:
                 return _hits(conn, [(candidates[i], score, found) for i, score, found in top])
 
         return await self._run(op)
-
-    def search_blocking(
-        self,
-        query: str | Sequence[float],
-        *,
-        provider: Provider | None = None,
-        model: str | None = None,
-        k: int = 10,
-        kinds: Iterable[EmbeddingKind] | None = None,
-        video_ids: Iterable[str] | None = None,
-        keywords: str | None = None,
-    ) -> list[SearchHit]:
-        """The blocking twin of `search`, for scripts and notebooks.
-
-        A text query without `provider` is embedded by the provider the settings
-        choose (`OpenAIProvider` with a key, else `LocalProvider`), which must be
-        the one that indexed the videos.
-
-        Examples:
-            ```python
-            hits = store.search_blocking("who mentions the budget?", k=5)
-            ```
-        """
-        if model is not None and not isinstance(query, str):
-            hits: list[SearchHit] = run_blocking(
-                self.search, query, model=model, k=k, kinds=kinds, video_ids=video_ids,
-                keywords=keywords,
-            )  # fmt: skip
-            return hits
-        return search_blocking(
-            self, query, provider=provider, k=k, kinds=kinds, video_ids=video_ids,
-            keywords=keywords,
-        )  # fmt: skip
 
     # --- cache ---------------------------------------------------------------------------
 
