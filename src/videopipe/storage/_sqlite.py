@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -144,7 +145,7 @@ class SQLiteStore(BlockingSearch):
         )
         try:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn, self._busy_timeout)
             # In WAL mode NORMAL survives a crash or kill -9 of any process; only an OS
             # crash or power cut may undo the last commits (never corrupt the file).
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -745,6 +746,30 @@ def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         yield
     finally:
         conn.execute("COMMIT")
+
+
+def _enable_wal(conn: sqlite3.Connection, patience: float) -> None:
+    """Switch the database to WAL mode (once per file; later connections find it on).
+
+    Switching needs the database to itself, and SQLite answers "database is
+    locked" at once, busy timeout or not, when other processes open a new file
+    at the same moment: try again for up to `patience` seconds.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while True:
+        try:
+            [mode] = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        else:
+            if str(mode).lower() == "wal":
+                return
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(f"could not switch to WAL mode (mode: {mode})")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
