@@ -51,7 +51,7 @@ class StageEstimate:
     """The expected provider calls and cost of one AI stage for one video.
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
 
     stage: str
@@ -67,7 +67,7 @@ class ItemEstimate:
     """The estimate for one input of [`Pipeline.estimate`][videopipe.Pipeline.estimate].
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
 
     source: str
@@ -118,7 +118,7 @@ class Estimate:
     """What processing some videos is expected to cost, without calling the provider.
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
 
     items: list[ItemEstimate]
@@ -387,7 +387,7 @@ class Budget:
         limit_usd: The most to spend, in US dollars, or `None` for no limit.
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
 
     def __init__(self, limit_usd: float | None = None) -> None:

@@ -268,7 +268,7 @@ class SearchHit(_Record):
             ```
 
         Note:
-            Added in 0.2.0.
+            Added in 0.1.0.
         """
         from ._report import hits_table
 

@@ -277,7 +277,7 @@ class VideoResult:
         """A plain-text table for a terminal: one line per stage with its details, then usage.
 
         Note:
-            Added in 0.2.0.
+            Added in 0.1.0.
         """
         from ._report import result_table
 
@@ -304,7 +304,7 @@ class VideoResult:
             ```
 
         Note:
-            Added in 0.2.0.
+            Added in 0.1.0.
         """
         from ._report import load_report
 
@@ -624,7 +624,7 @@ class Pipeline:
             ```
 
         Note:
-            Added in 0.2.0.
+            Added in 0.1.0.
         """
         from ._cost import estimate
 

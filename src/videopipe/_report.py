@@ -88,7 +88,7 @@ class Report:
     """The files [`write_report`][videopipe.write_report] wrote.
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
 
     video_id: str
@@ -109,7 +109,7 @@ class VideoReport:
     `await result.report(store)`.
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
 
     video: Video
@@ -197,7 +197,7 @@ async def load_report(store: Store, video_id: str) -> VideoReport:
         ```
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
     validate_id(video_id, what="video id")
     video = await store.get_video(video_id)
@@ -243,7 +243,7 @@ async def write_report(
         ```
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
     data = await load_report(store, video_id)
     out = Path(out_dir)
@@ -259,7 +259,7 @@ def write_report_blocking(
     it works whatever event loop is running.
 
     Note:
-        Added in 0.2.0.
+        Added in 0.1.0.
     """
     from ._sync import run_blocking
     from .storage import open_store
