@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 
 from ._batch import RetryPolicy
-from ._exceptions import ProviderError, RateLimited, StageError, StorageError
+from ._exceptions import ConfigurationError, ProviderError, RateLimited, StageError, StorageError
 from ._models import Job, JobStatus, UsageSummary
 from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline, VideoResult
@@ -67,6 +67,9 @@ class Worker:
         lease: Seconds a job stays leased without a heartbeat.
         grace_period: Seconds running jobs get to finish after a stop.
         backoff: The delay before a failed job's next attempt.
+        max_attempts: Attempts a job gets before the dead-letter queue, when
+            lower than the job's own `max_attempts` (set at enqueue); defaults
+            to `WORKER_MAX_ATTEMPTS`.
         worker_id: This worker's name in the queue (host, pid and a random tag).
         http_port: Serve `/healthz`, `/jobs/peek`, `/stats` and `/metrics` here;
             defaults to `WORKER_HTTP_PORT` when `WORKER_DEV_HTTP` is set, else none.
@@ -89,6 +92,7 @@ class Worker:
         lease: float = DEFAULT_LEASE,
         grace_period: float = 30.0,
         backoff: RetryPolicy | None = None,
+        max_attempts: int | None = None,
         worker_id: str | None = None,
         http_port: int | None = None,
         http_host: str = "127.0.0.1",
@@ -106,6 +110,11 @@ class Worker:
         self.lease = lease
         self.grace_period = grace_period
         self.backoff = backoff or RetryPolicy(attempts=1_000, initial_delay=5.0, max_delay=300.0)
+        self.max_attempts = (
+            max_attempts if max_attempts is not None else settings.worker_max_attempts
+        )
+        if self.max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be at least 1, not {self.max_attempts}")
         self.worker_id = worker_id or _default_worker_id()
         if http_port is None and settings.worker_dev_http:
             http_port = settings.worker_http_port
@@ -329,7 +338,10 @@ class Worker:
         message = _error_text(error)
         delay = self.backoff.delay(job.attempts, error if isinstance(error, Exception) else None)
         updated = await _persist(
-            lambda: self.store.fail(job.id, self.worker_id, message, retry_in=delay), log
+            lambda: self.store.fail(
+                job.id, self.worker_id, message, retry_in=delay, max_attempts=self.max_attempts
+            ),
+            log,
         )
         cause = _provider_cause(error)
         if cause is not None:

@@ -184,6 +184,20 @@ async def test_failures_retry_after_a_delay_then_go_dead_then_replay(store) -> N
     assert third.attempts == 1
 
 
+async def test_a_workers_lower_max_attempts_caps_the_jobs(store) -> None:
+    await _videos(store, 2)
+    job = await store.enqueue("v0", max_attempts=5)
+    await store.claim("w")
+    assert (await store.fail(job.id, "w", "x", max_attempts=2)).status is JobStatus.PENDING
+    await store.claim("w")
+    dead = await store.fail(job.id, "w", "x", max_attempts=2)  # 2 attempts: the worker's cap
+    assert (dead.status, dead.attempts, dead.max_attempts) == (JobStatus.DEAD, 2, 5)
+    # A higher cap than the job's changes nothing: the job's own max_attempts wins.
+    other = await store.enqueue("v1", max_attempts=1)
+    await store.claim("w")
+    assert (await store.fail(other.id, "w", "x", max_attempts=9)).status is JobStatus.DEAD
+
+
 async def test_a_failure_with_no_delay_is_runnable_at_once(store) -> None:
     await _videos(store, 1)
     job = await store.enqueue("v0")

@@ -132,6 +132,22 @@ async def test_a_poison_job_goes_dead_after_max_attempts_without_blocking_the_qu
     assert (await store.get_job(poison.id)).status is vp.JobStatus.DONE
 
 
+async def test_the_workers_max_attempts_caps_each_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore()
+    [job] = await enqueue(store, tmp_path, 1, max_attempts=5)
+    stage = Work(poison={"v0.mp4"})
+    await run_until_drained(make_worker(store, stage, max_attempts=2), store)
+    assert (await store.get_job(job.id)).status is vp.JobStatus.DEAD
+    assert stage.runs.count("vid0") == 2
+    # By default the cap is WORKER_MAX_ATTEMPTS.
+    monkeypatch.setenv("WORKER_MAX_ATTEMPTS", "4")
+    assert make_worker(store, stage).max_attempts == 4
+    with pytest.raises(vp.ConfigurationError, match="at least 1"):
+        make_worker(store, stage, max_attempts=0)
+
+
 async def test_failed_attempts_wait_for_their_backoff(tmp_path: Path) -> None:
     store = MemoryStore()
     [job] = await enqueue(store, tmp_path, 1, max_attempts=2)

@@ -244,14 +244,22 @@ class Store(Protocol):
         ...
 
     async def fail(
-        self, job_id: str, worker_id: str, error: str, *, retry_in: float = 0.0
+        self,
+        job_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        retry_in: float = 0.0,
+        max_attempts: int | None = None,
     ) -> Job | None:
         """Record a failed attempt.
 
         With attempts left the job goes back to `pending`, runnable after
         `retry_in` seconds; after the last attempt it goes to `dead` (the
-        dead-letter queue) keeping `error`. Returns the updated job, or `None`
-        when the job is no longer this worker's.
+        dead-letter queue) keeping `error`. The last attempt is the job's
+        `max_attempts`, or the worker's `max_attempts` when that is lower.
+        Returns the updated job, or `None` when the job is no longer this
+        worker's.
         """
         ...
 

@@ -442,14 +442,21 @@ class MemoryStore(BlockingSearch):
         return True
 
     async def fail(
-        self, job_id: str, worker_id: str, error: str, *, retry_in: float = 0.0
+        self,
+        job_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        retry_in: float = 0.0,
+        max_attempts: int | None = None,
     ) -> Job | None:
         job = self._owned(job_id, worker_id)
         if job is None:
             return None
         error = sanitize_text(error)
         now = utcnow()
-        dead = job.attempts >= job.max_attempts
+        cap = job.max_attempts if max_attempts is None else min(job.max_attempts, max_attempts)
+        dead = job.attempts >= cap
         job = job.model_copy(
             update={
                 "status": JobStatus.DEAD if dead else JobStatus.PENDING,

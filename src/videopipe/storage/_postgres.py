@@ -761,7 +761,13 @@ class PostgresStore:
         return _first_wins(keys, done)
 
     async def fail(
-        self, job_id: str, worker_id: str, error: str, *, retry_in: float = 0.0
+        self,
+        job_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        retry_in: float = 0.0,
+        max_attempts: int | None = None,
     ) -> Job | None:
         row = await self._owned(
             "fail",
@@ -770,6 +776,7 @@ class PostgresStore:
             error=sanitize_text(error),
             retry_in=float(retry_in),
             notify=retry_in <= 0,
+            cap=max_attempts,
         )
         return None if row is None else _job(row)
 

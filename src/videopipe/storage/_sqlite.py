@@ -547,7 +547,13 @@ class SQLiteStore(BlockingSearch):
         return await self._write(op)
 
     async def fail(
-        self, job_id: str, worker_id: str, error: str, *, retry_in: float = 0.0
+        self,
+        job_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        retry_in: float = 0.0,
+        max_attempts: int | None = None,
     ) -> Job | None:
         row = await self._owned_update(
             "fail",
@@ -555,6 +561,7 @@ class SQLiteStore(BlockingSearch):
             worker_id,
             error=sanitize_text(error),
             retry_at=timedelta(seconds=retry_in),
+            cap=max_attempts,
         )
         return None if row is None else _job(row)
 

@@ -488,11 +488,14 @@ RETURNING j.id, j.worker_id
 
 -- name: fail --
 -- With attempts left: back to pending after `retry_in` (waking idle workers when
--- that is now); else dead, keeping the error.
+-- that is now); else dead, keeping the error. The worker's own cap (`max_attempts`,
+-- NULL for none) counts when it is lower than the job's.
 WITH failed AS (
     UPDATE jobs
-    SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
-        run_after = CASE WHEN attempts >= max_attempts THEN now()
+    SET status = CASE WHEN attempts >= LEAST(max_attempts, COALESCE(%(cap)s::int, max_attempts))
+                      THEN 'dead' ELSE 'pending' END,
+        run_after = CASE WHEN attempts >= LEAST(max_attempts, COALESCE(%(cap)s::int, max_attempts))
+                         THEN now()
                          ELSE now() + %(retry_in)s * interval '1 second' END,
         lease_expires_at = NULL, last_error = %(error)s, updated_at = now()
     WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = 'processing'

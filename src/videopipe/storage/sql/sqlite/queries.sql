@@ -293,9 +293,12 @@ RETURNING id
 
 -- name: fail --
 -- With attempts left: back to pending after `retry_in`; else dead, keeping the error.
+-- The worker's own cap (:cap, NULL for none) counts when it is lower than the job's.
 UPDATE jobs
-SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
-    run_after = CASE WHEN attempts >= max_attempts THEN :now ELSE :retry_at END,
+SET status = CASE WHEN attempts >= min(max_attempts, coalesce(:cap, max_attempts))
+                  THEN 'dead' ELSE 'pending' END,
+    run_after = CASE WHEN attempts >= min(max_attempts, coalesce(:cap, max_attempts))
+                     THEN :now ELSE :retry_at END,
     lease_expires_at = NULL, last_error = :error, updated_at = :now
 WHERE id = :id AND worker_id = :worker_id AND status = 'processing'
 RETURNING *
