@@ -249,6 +249,11 @@ class RetryPolicy:
     """Which errors are retried: a predicate, or a tuple of exception classes."""
     max_retry_after: float = 300.0
     """Cap on a server's `Retry-After`, against absurd values."""
+    on_retry: Callable[[Exception, int, float], None] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """Called before each retry with the error, the attempt that failed and the delay
+    (for logs or metrics; the AI stages count provider retries with it)."""
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -376,6 +381,8 @@ class _Pool(Generic[T, R]):
                 if self.retry is None or not self.retry.should_retry(exc, attempt):
                     return Err(exc, attempt)
                 delay = self.retry.delay(attempt, exc)
+                if self.retry.on_retry is not None:
+                    self.retry.on_retry(exc, attempt, delay)
             await anyio.sleep(delay)
 
     async def put(self, index: int, result: Result[R]) -> None:

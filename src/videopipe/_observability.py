@@ -53,6 +53,18 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.provider_request_errors = Counter(
+            "videopipe_provider_request_errors",
+            "Failed provider requests, by kind (RateLimited: an HTTP 429).",
+            ["kind"],
+            registry=r,
+        )
+        self.provider_retries = Counter(
+            "videopipe_provider_retries",
+            "Provider calls retried after a passing failure, by kind.",
+            ["kind"],
+            registry=r,
+        )
         self.cost = Counter(
             "videopipe_estimated_cost_usd", "Estimated provider spend in US dollars.", registry=r
         )

@@ -259,11 +259,23 @@ async def test_vision_rate_limits_are_retried_after_the_servers_delay(
         return limited.pop() if limited else await ok(request)
 
     fake.chat.side_effect = maybe_limited
+    from videopipe._observability import METRICS
+
+    def metric(name: str) -> float:
+        return METRICS.registry.get_sample_value(name, {"kind": "RateLimited"}) or 0.0
+
+    errors, retries = (
+        metric("videopipe_provider_request_errors_total"),
+        metric("videopipe_provider_retries_total"),
+    )
     started = anyio.current_time()
     result = await pipeline(store, tmp_path, colors=[RED], vision_max=1).run(video(tmp_path))
     assert result.ok
     assert anyio.current_time() - started >= 0.1
     assert fake.chat.call_count == 2
+    # The 429 is counted as a failed request and as a retry in the worker's metrics.
+    assert metric("videopipe_provider_request_errors_total") == errors + 1
+    assert metric("videopipe_provider_retries_total") == retries + 1
 
 
 async def test_a_bad_key_fails_the_stage_with_a_clear_error(

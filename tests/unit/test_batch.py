@@ -576,3 +576,22 @@ def test_blocking_twin_works_inside_a_running_loop() -> None:
         return vp.process_batch_blocking(range(3), _double, concurrency=2)
 
     assert asyncio.run(notebook_cell()) == [vp.Ok(0), vp.Ok(2), vp.Ok(4)]
+
+
+async def test_on_retry_is_told_each_retry_with_its_attempt_and_delay() -> None:
+    seen: list[tuple[str, int, float]] = []
+    calls = 0
+
+    async def flaky(item: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise vp.ProviderTimeout(f"slow {calls}")
+        return item
+
+    policy = vp.RetryPolicy(
+        attempts=5, initial_delay=0.0, on_retry=lambda e, n, d: seen.append((str(e), n, d))
+    )
+    [result] = await vp.process_batch([7], flaky, retry=policy)
+    assert result.unwrap() == 7
+    assert seen == [("slow 1", 1, 0.0), ("slow 2", 2, 0.0)]

@@ -293,6 +293,15 @@ class OpenAIProvider:
         return _KEYLIKE.sub("sk-***", text)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await self._mapped(what, call)
+        except ProviderError as exc:
+            from .._observability import METRICS
+
+            METRICS.provider_request_errors.labels(type(exc).__name__).inc()
+            raise
+
+    async def _mapped(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         oa = self._openai
         try:
             return await call()

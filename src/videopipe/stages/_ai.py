@@ -6,7 +6,7 @@ import os
 import wave
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from .. import _media as media
 from .._batch import Err, Ok, RetryPolicy, process_batch
 from .._cost import Reservation, embedding_cost, text_tokens, transcription_cost, vision_cost
-from .._exceptions import MalformedResponse
+from .._exceptions import MalformedResponse, ProviderError
 from .._models import (
     Embedding,
     Frame,
@@ -37,6 +37,21 @@ _NO_PROVIDER = "no AI provider is configured: " + NO_PROVIDER_HINT
 
 # Bump when FrameAnalysis changes shape, so cached captions of the old shape are not reused.
 CAPTION_SCHEMA_VERSION = 1
+
+
+def _counted(policy: RetryPolicy) -> RetryPolicy:
+    """`policy`, also counting provider retries in the metrics (before its own `on_retry`)."""
+    own = policy.on_retry
+
+    def on_retry(exc: Exception, attempt: int, delay: float) -> None:
+        from .._observability import METRICS
+
+        if isinstance(exc, ProviderError):
+            METRICS.provider_retries.labels(type(exc).__name__).inc()
+        if own is not None:
+            own(exc, attempt, delay)
+
+    return replace(policy, on_retry=on_retry)
 
 
 def _provider(ctx: StageContext) -> Provider:
@@ -221,7 +236,7 @@ class Transcribe:
         results: list[Ok[Any] | Err] = []
         try:
             results = await process_batch(
-                chunks, send, concurrency=self.concurrency, retry=self.retry
+                chunks, send, concurrency=self.concurrency, retry=_counted(self.retry)
             )
         finally:
             _settle(reservation, results)
@@ -346,7 +361,10 @@ class Caption:
         results: list[Ok[Captioned | MalformedResponse] | Err] = []
         try:
             results = await process_batch(
-                to_send, describe, concurrency=max(1, int(limiter.total_tokens)), retry=self.retry
+                to_send,
+                describe,
+                concurrency=max(1, int(limiter.total_tokens)),
+                retry=_counted(self.retry),
             )
         finally:
             _settle(reservation, results)
@@ -447,7 +465,7 @@ class Embed:
             reservation = _reserve(ctx, embedding_cost(provider, text_tokens(todo)))
             results: list[Ok[Embedded] | Err] = []
             try:
-                results = await process_batch([todo], provider.embed, retry=self.retry)
+                results = await process_batch([todo], provider.embed, retry=_counted(self.retry))
             finally:
                 _settle(reservation, results)
             [result] = results
