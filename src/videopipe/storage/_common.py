@@ -30,6 +30,7 @@ __all__ = [
     "Coalescer",
     "batch_finished_at",
     "batch_state",
+    "caption_hit",
     "check_dimension",
     "check_limit",
     "check_text",
@@ -44,6 +45,7 @@ __all__ = [
     "rank_hits",
     "resolve_query",
     "sanitize_text",
+    "scored_hits",
     "vector_blob",
     "vector_from_blob",
 ]
@@ -105,13 +107,70 @@ def cosine_top_k(
     """Indices and cosine similarities of the `k` rows of `matrix` nearest `query`, best first."""
     if len(matrix) == 0 or k <= 0:
         return []
+    scores = _cosine(query, matrix)
+    return [(int(i), float(scores[i])) for i in _best(scores, k)]
+
+
+def _cosine(
+    query: Sequence[float], matrix: npt.NDArray[np.float32]
+) -> npt.NDArray[np.floating[Any]]:
+    """The cosine similarity of `query` to each row of `matrix` (0 for a zero vector)."""
     q = np.asarray(query, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
-    scores = (matrix @ q) / np.where(norms == 0, 1.0, norms)
+    scores: npt.NDArray[np.floating[Any]] = (matrix @ q) / np.where(norms == 0, 1.0, norms)
+    return scores
+
+
+def _best(scores: npt.NDArray[np.floating[Any]], k: int) -> npt.NDArray[np.intp]:
+    """Indices of the `k` highest `scores`, best first."""
     k = min(k, len(scores))
     top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(i), float(scores[i])) for i in top]
+    best: npt.NDArray[np.intp] = top[np.argsort(-scores[top], kind="stable")]
+    return best
+
+
+def caption_hit(
+    *,
+    id: str,
+    video_id: str,
+    caption: str,
+    ocr_text: str,
+    t: float,
+    scene: tuple[float, float] | None,
+    frame_path: str | None,
+    score: float = 0.0,
+) -> SearchHit:
+    """A caption's search hit: its description and on-screen text, over its frame's scene.
+
+    Without the scene (it was redone since), the hit is the moment `t`.
+    """
+    t_start, t_end = scene if scene is not None else (t, t)
+    return SearchHit(
+        kind="caption",
+        id=id,
+        video_id=video_id,
+        text=" ".join(filter(None, [caption, ocr_text])),
+        on_screen_text_only=not caption and bool(ocr_text),
+        t_start=t_start,
+        t_end=t_end,
+        score=score,
+        frame_path=frame_path,
+    )
+
+
+def scored_hits(
+    details: Mapping[tuple[str, str], SearchHit], ranked: Sequence[tuple[Any, float, list[str]]]
+) -> list[SearchHit]:
+    """The hits of `ranked` (candidate row, score, words found), in its order.
+
+    `details` holds the hits by kind and ID, without their scores.
+    """
+    return [
+        details[row["kind"], row["owner_id"]].model_copy(
+            update={"score": score, "matched": matched}
+        )
+        for row, score, matched in ranked
+    ]
 
 
 #: What a hit gains when its text holds every query word verbatim (a share of it for some).
@@ -228,19 +287,14 @@ def rank_hits(
     """
     if len(matrix) == 0 or k <= 0:
         return []
+    scores = _cosine(query, matrix)
     if not terms:
-        return [(i, score, []) for i, score in cosine_top_k(query, matrix, k)]
-    q = np.asarray(query, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
-    scores = (matrix @ q) / np.where(norms == 0, 1.0, norms)
+        return [(int(i), float(scores[i]), []) for i in _best(scores, k)]
     matched = [keyword_matches(text, terms) for text in texts]
     scores = scores + np.asarray(
         [KEYWORD_WEIGHT * len(m) / len(terms) for m in matched], dtype=np.float32
     )
-    k = min(k, len(scores))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(i), float(scores[i]), matched[i]) for i in top]
+    return [(int(i), float(scores[i]), matched[i]) for i in _best(scores, k)]
 
 
 async def resolve_query(

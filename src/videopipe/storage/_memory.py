@@ -44,6 +44,7 @@ from ._common import (
     BlockingSearch,
     batch_finished_at,
     batch_state,
+    caption_hit,
     check_dimension,
     check_limit,
     check_text,
@@ -279,16 +280,15 @@ class MemoryStore(BlockingSearch):
             scene = next(
                 (s for s in self.scenes.get(e.video_id, []) if s.id == frame.scene_id), None
             )
-        return SearchHit(
-            kind="caption",
+        return caption_hit(
             id=cap.id,
             video_id=e.video_id,
-            text=" ".join(filter(None, [cap.caption, cap.ocr_text])),
-            on_screen_text_only=not cap.caption and bool(cap.ocr_text),
-            t_start=scene.t_start if scene else cap.t,
-            t_end=scene.t_end if scene else cap.t,
-            score=score,
+            caption=cap.caption,
+            ocr_text=cap.ocr_text,
+            t=cap.t,
+            scene=(scene.t_start, scene.t_end) if scene else None,
             frame_path=frame.path if frame else None,
+            score=score,
         )
 
     # --- cache ----------------------------------------------------------------------------

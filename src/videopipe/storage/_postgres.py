@@ -49,6 +49,7 @@ from ._common import (
     Coalescer,
     batch_finished_at,
     batch_state,
+    caption_hit,
     check_dimension,
     check_limit,
     check_text,
@@ -61,6 +62,7 @@ from ._common import (
     rank_hits,
     resolve_query,
     sanitize_text,
+    scored_hits,
 )
 
 #: The most dimensions a pgvector HNSW index can hold; longer vectors are searched exactly.
@@ -1342,20 +1344,13 @@ async def _hits(conn: Conn, ranked: list[tuple[Row, float, list[str]]]) -> list[
         cursor = await conn.execute(_Q["caption_hits"], {"ids": caption_ids})
         for row in await cursor.fetchall():
             has_scene = row["scene_start"] is not None
-            details["caption", row["id"]] = SearchHit(
-                kind="caption",
+            details["caption", row["id"]] = caption_hit(
                 id=row["id"],
                 video_id=row["video_id"],
-                text=" ".join(filter(None, [row["caption"], row["ocr_text"]])),
-                on_screen_text_only=not row["caption"] and bool(row["ocr_text"]),
-                t_start=row["scene_start"] if has_scene else row["t"],
-                t_end=row["scene_end"] if has_scene else row["t"],
-                score=0.0,
+                caption=row["caption"],
+                ocr_text=row["ocr_text"],
+                t=row["t"],
+                scene=(row["scene_start"], row["scene_end"]) if has_scene else None,
                 frame_path=_path_out(row["frame_path"], row["frame_path_raw"]),
             )
-    return [
-        details[row["kind"], row["owner_id"]].model_copy(
-            update={"score": score, "matched": matched}
-        )
-        for row, score, matched in ranked
-    ]
+    return scored_hits(details, ranked)

@@ -49,6 +49,7 @@ from ._common import (
     Coalescer,
     batch_finished_at,
     batch_state,
+    caption_hit,
     check_dimension,
     check_limit,
     check_text,
@@ -61,6 +62,7 @@ from ._common import (
     rank_hits,
     resolve_query,
     sanitize_text,
+    scored_hits,
     vector_blob,
 )
 
@@ -1012,20 +1014,13 @@ def _hits(conn: sqlite3.Connection, ranked: list[tuple[Row, float, list[str]]]) 
     if caption_ids:
         for row in conn.execute(_Q["caption_hits"], {"ids": json.dumps(caption_ids)}):
             has_scene = row["scene_start"] is not None
-            details["caption", row["id"]] = SearchHit(
-                kind="caption",
+            details["caption", row["id"]] = caption_hit(
                 id=row["id"],
                 video_id=row["video_id"],
-                text=" ".join(filter(None, [row["caption"], row["ocr_text"]])),
-                on_screen_text_only=not row["caption"] and bool(row["ocr_text"]),
-                t_start=row["scene_start"] if has_scene else row["t"],
-                t_end=row["scene_end"] if has_scene else row["t"],
-                score=0.0,
+                caption=row["caption"],
+                ocr_text=row["ocr_text"],
+                t=row["t"],
+                scene=(row["scene_start"], row["scene_end"]) if has_scene else None,
                 frame_path=_path_out(row["frame_path"]),
             )
-    return [
-        details[row["kind"], row["owner_id"]].model_copy(
-            update={"score": score, "matched": matched}
-        )
-        for row, score, matched in ranked
-    ]
+    return scored_hits(details, ranked)
