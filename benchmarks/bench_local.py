@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import re
@@ -36,10 +35,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_media import load_make_media  # benchmarks/ is on sys.path when run as a script
 
 COLOURS = ["#1d3557", "#2a6f4e", "#7b2d26", "#4a4e69", "#005f73", "#6a4c93"]
 SHOWN = [
@@ -70,16 +68,6 @@ SAID = [
     "We will review the plan again next quarter.",
     "Thank you all for listening to this update.",
 ]
-
-
-def load_make_media() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_media", ROOT / "scripts" / "make_media.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_media"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_clip(media_dir: Path) -> Path:

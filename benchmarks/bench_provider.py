@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import importlib.util
 import json
 import math
 import multiprocessing
@@ -45,30 +44,17 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import anyio
 import numpy as np
+from bench_media import load_make_media  # benchmarks/ is on sys.path as a script
 
 import videopipe as vp
 from videopipe._models import Frame, frame_id, scene_id
 from videopipe.providers import OpenAIProvider
 from videopipe.stages import Caption, DetectScenes, Embed, ExtractFrames, Normalize, Transcribe
 from videopipe.storage import MemoryStore
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _make_media() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_media", ROOT / "scripts" / "make_media.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_media"] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 # --- the mock server ------------------------------------------------------------------------
 
@@ -437,7 +423,7 @@ def main() -> int:
         "--media-dir", type=Path, default=Path(tempfile.gettempdir()) / "vp-bench-media"
     )
     args = parser.parse_args()
-    clip = _make_media().make_bench(args.media_dir, 60)
+    clip = load_make_media().make_bench(args.media_dir, 60)
     with tempfile.TemporaryDirectory(prefix="videopipe-bench-provider-") as tmp:
         data_dir = Path(tmp)
         video, frames, took = anyio.run(prepare, clip, data_dir)
