@@ -501,12 +501,7 @@ class PostgresStore:
                     await cursor.execute(_Q["search_candidates"], params)
                     candidates = await cursor.fetchall()
                 check_dimension(len(vector), {row["dim"] for row in candidates}, model=model)
-                if not candidates:
-                    return []
-                matrix = np.stack([row["vector"] for row in candidates])
-                texts = [row["text"] or "" for row in candidates] if terms else []
-                top = rank_hits(vector, matrix, texts, terms, k)
-                return await _hits(conn, [(candidates[i], score, found) for i, score, found in top])
+                return await _ranked_hits(conn, candidates, vector, terms, k)
 
         return await self._run(op)
 
@@ -606,12 +601,7 @@ class PostgresStore:
                 len(nearest),
                 len(rows),
             )
-            if not rows:
-                return []
-            matrix = np.stack([row["vector"] for row in rows])
-            texts = [row["text"] or "" for row in rows] if terms else []
-            top = rank_hits(vector, matrix, texts, terms, k)
-            return await _hits(conn, [(rows[i], score, found) for i, score, found in top])
+            return await _ranked_hits(conn, rows, vector, terms, k)
 
     # --- cache ---------------------------------------------------------------------------
 
@@ -1322,6 +1312,18 @@ def _batch_status(row: Row | None, batch_id: str, store: PostgresStore) -> Batch
         created_at=_utc(row["created_at"]),
         finished_at=batch_finished_at(state, _utc_or_none(row["last_update"])),
     )
+
+
+async def _ranked_hits(
+    conn: Conn, rows: Sequence[Row], vector: list[float], terms: list[str], k: int
+) -> list[SearchHit]:
+    """Score candidate rows exactly (cosine, plus the keyword share) and build the best `k`."""
+    if not rows:
+        return []
+    matrix = np.stack([row["vector"] for row in rows])
+    texts = [row["text"] or "" for row in rows] if terms else []
+    top = rank_hits(vector, matrix, texts, terms, k)
+    return await _hits(conn, [(rows[i], score, found) for i, score, found in top])
 
 
 async def _hits(conn: Conn, ranked: list[tuple[Row, float, list[str]]]) -> list[SearchHit]:
