@@ -33,6 +33,7 @@ from ._exceptions import (
     FFmpegNotFound,
     InputNotFound,
     MediaError,
+    NoAudioTrack,
     NotAVideo,
 )
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MediaInfo",
+    "decode_audio",
     "detect_scenes",
     "extract_frames",
     "ffmpeg_calls",
@@ -50,6 +52,7 @@ __all__ = [
     "mark_duplicates",
     "normalize",
     "normalize_args",
+    "open_container",
     "phash",
     "probe",
     "run_ffmpeg",
@@ -348,13 +351,59 @@ def _check_file(path: Path) -> int:
     return info.st_size
 
 
+def _av_major() -> int:
+    import av
+
+    return int(av.__version__.split(".")[0])
+
+
+def open_container(path: StrPath) -> Any:
+    """`av.open(path)` for reading, with metadata that is not valid UTF-8 tolerated.
+
+    PyAV before 19 raised on such metadata unless told `metadata_errors="ignore"`;
+    PyAV 19 removed that option (and decodes metadata leniently itself), so the
+    option is passed only where it exists.
+    """
+    import av
+
+    if _av_major() < 19:
+        return av.open(os.fspath(path), metadata_errors="ignore")
+    return av.open(os.fspath(path))
+
+
+def decode_audio(path: StrPath, *, rate: int = 16_000) -> npt.NDArray[np.float32]:
+    """Decode the first audio stream of `path` to mono float32 samples at `rate` Hz.
+
+    What faster-whisper's own `decode_audio` does, through `open_container`, so
+    that it works with every PyAV version videopipe supports.
+
+    Raises:
+        NoAudioTrack: the file has no audio stream.
+    """
+    import av
+
+    with open_container(path) as container:
+        if not container.streams.audio:
+            raise NoAudioTrack(f"{path} has no audio track to decode.", path=Path(path))
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+        chunks: list[npt.NDArray[Any]] = []
+        for frame in container.decode(audio=0):
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    samples = np.concatenate(chunks).astype(np.float32)
+    samples /= 32768.0
+    return samples
+
+
 @contextmanager
 def _open_video(path: Path) -> Iterator[tuple[Any, Any]]:
     """Open `path` with PyAV; yield the container and its video stream, or raise typed errors."""
     import av
 
     try:
-        container = av.open(os.fspath(path), metadata_errors="ignore")
+        container = open_container(path)
     except av.error.PermissionError as exc:
         raise MediaError(f"{path}: permission denied; cannot read the file.", path=path) from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:

@@ -35,6 +35,7 @@ import anyio.to_thread
 
 from .._exceptions import ConfigurationError, MissingDependency, ModelFileError
 from .._imports import require
+from .._media import decode_audio
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
 
 __all__ = ["LOCAL_MODEL_FILES", "LocalProvider", "ModelFile", "verify_model_file"]
@@ -316,8 +317,10 @@ class _Transcriber:
                 f"the local Whisper model is English-only and cannot transcribe {language!r}: "
                 "point VIDEOPIPE_WHISPER_MODEL at a multilingual faster-whisper model"
             )
+        # Decoded here, not by faster-whisper: its decoder passes PyAV an option
+        # that PyAV 19 no longer has.
         segments, info = self.model.transcribe(
-            os.fspath(audio),
+            decode_audio(audio, rate=self.model.feature_extractor.sampling_rate),
             language=language.split("-")[0] if language else None,
             beam_size=beam_size,
             vad_filter=True,
