@@ -221,7 +221,7 @@ async def child(clip: Path, work: Path) -> dict[str, Any]:
         out["stage_seconds"] = {
             name: round(outcome.duration_sec, 2) for name, outcome in result.stages.items()
         }
-        hits = await store.search("ZX-4471", provider=provider, k=1)
+        hits = await vp.search(store, "ZX-4471", provider=provider, k=1)
         out["search_code_hit"] = hits[0].text if hits else None
     out["whole"] = time.perf_counter() - start
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -45,7 +45,7 @@ async def main(video: Path, db: str, data_dir: Path) -> int:
         print(f"usage: {result.usage.requests} provider requests, ${result.usage.cost_usd:.4f}")
         if pipeline.provider is not None and result.stages["embeddings"].status == "done":
             for query in SEARCHES:
-                hits = await store.search(query, provider=pipeline.provider, k=2)
+                hits = await vp.search(store, query, provider=pipeline.provider, k=2)
                 print(f"search {query!r}:")
                 for hit in hits:
                     print(f"  {hit}")

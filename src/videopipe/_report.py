@@ -10,12 +10,9 @@ plain-text tables, so a caption can never inject markup or terminal escapes.
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from ._exceptions import ConfigurationError
 from ._models import (
     Frame,
     FrameCaption,
     Scene,
-    SearchHit,
     StageRun,
     StageStatus,
     TranscriptSegment,
@@ -37,32 +34,42 @@ from ._models import (
     Video,
     validate_id,
 )
+from ._render import (
+    CELL,
+    CSS,
+    LOCAL_CAPTION_NOTE,
+    clock,
+    count,
+    escape,
+    open_rgb,
+    plain,
+    seconds_text,
+    thumbnail_uri,
+    time_span,
+)
+from ._stage import DEFAULT_STAGE_NAMES
+from ._sync import run_blocking
+from .storage import open_store
 
 if TYPE_CHECKING:
     from PIL import Image, ImageFont
 
-    from ._pipeline import StageOutcome, VideoResult
     from .storage import Store
 
 __all__ = [
     "LOCAL_CAPTION_NOTE",
+    "TILE_SIZE",
     "Report",
     "VideoReport",
-    "hit_html",
-    "hit_text",
-    "hits_table",
+    "detail_text",
+    "header_html",
     "load_report",
-    "result_html",
-    "result_table",
+    "stages_html",
+    "usage_html",
+    "usage_line",
     "write_report",
     "write_report_blocking",
 ]
-
-LOCAL_CAPTION_NOTE = "on-screen text only (local provider)"
-"""Shown for a caption that has on-screen text but no description, as a local provider makes."""
-
-THUMB_WIDTH = 384
-"""Width in pixels of the thumbnails embedded in HTML."""
 
 TILE_SIZE = (320, 180)
 """Size in pixels of a frame's area in a contact-sheet tile (16:9; frames are letterboxed)."""
@@ -77,7 +84,6 @@ _MUTED_FG = (161, 161, 170)
 
 _EXCERPT_SEGMENTS = 8
 _EXCERPT_SCENES = 48  # a notebook cell's output stays small; the report file has them all
-_CELL = 72
 
 
 # --- the data ------------------------------------------------------------------------------
@@ -142,14 +148,14 @@ class VideoReport:
             # through, the page could load nothing and run nothing.
             '<meta http-equiv="Content-Security-Policy" '
             "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n"
-            f"<title>{_e(title)}</title>\n<style>{_CSS}\nbody{{margin:0;background:#fff}}</style>\n"
+            f"<title>{escape(title)}</title>\n<style>{CSS}\nbody{{margin:0;background:#fff}}</style>\n"
             "</head>\n<body>\n"
             f"{_report_body(self, excerpt=False)}\n"
             "</body>\n</html>\n"
         )
 
     def _repr_html_(self) -> str:
-        return f"<style>{_CSS}</style>{_report_body(self, excerpt=True)}"
+        return f"<style>{CSS}</style>{_report_body(self, excerpt=True)}"
 
     def table(self) -> str:
         """A plain-text summary for a terminal: stages, scenes with captions, transcript, usage."""
@@ -261,8 +267,6 @@ def write_report_blocking(
     Note:
         Added in 0.1.0.
     """
-    from ._sync import run_blocking
-    from .storage import open_store
 
     async def call() -> Report:
         async with open_store(store_url) as store:
@@ -293,48 +297,7 @@ def _replace(path: Path, content: bytes) -> None:
 # --- text helpers ---------------------------------------------------------------------------
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _plain(text: str, width: int | None = None) -> str:
-    """One line of untrusted text for a terminal: whitespace folded, control characters shown."""
-    text = " ".join(text.split())
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
-
-
-def _clock(seconds: float) -> str:
-    """`mm:ss.ss`, or `h:mm:ss.ss` from an hour on."""
-    if not math.isfinite(seconds):
-        return "--:--.--"
-    hours, rest = divmod(max(0.0, seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{int(hours)}:{int(minutes):02d}:{secs:05.2f}"
-    return f"{int(minutes):02d}:{secs:05.2f}"
-
-
-def _span(t_start: float, t_end: float, dash: str = "\N{EN DASH}") -> str:
-    if t_end == t_start:  # a frame's instant, not a span
-        return _clock(t_start)
-    return f"{_clock(t_start)}{dash}{_clock(t_end)}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
-
-
-def _detail(detail: Mapping[str, Any]) -> str:
+def detail_text(detail: Mapping[str, Any]) -> str:
     if "skipped" in detail:  # the status says skipped; the detail says why
         return str(detail["skipped"])
     return ", ".join(f"{k}={v}" for k, v in detail.items())
@@ -363,7 +326,7 @@ def _usage_rows(usage: UsageSummary) -> list[tuple[str, str]]:
     ]
 
 
-def _usage_line(usage: UsageSummary) -> str:
+def usage_line(usage: UsageSummary) -> str:
     return (
         f"usage: {usage.requests} requests, {usage.input_tokens} input + "
         f"{usage.output_tokens} output tokens, {usage.audio_seconds:.1f}s audio, "
@@ -372,31 +335,6 @@ def _usage_line(usage: UsageSummary) -> str:
 
 
 # --- thumbnails --------------------------------------------------------------------------------
-
-
-def _open_rgb(path: str) -> Image.Image | None:
-    """The image at `path` as RGB, or `None` when it is missing or unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-
-
-def _thumbnail_uri(path: str | None, width: int = THUMB_WIDTH) -> str | None:
-    """A small JPEG of the image at `path` as a `data:` URI, or `None` when it cannot be read."""
-    if not path:
-        return None
-    image = _open_rgb(path)
-    if image is None:
-        return None
-    image.thumbnail((width, width * 2))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=80, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # --- the storyboard -----------------------------------------------------------------------------
@@ -461,69 +399,25 @@ def _stage_note(data: VideoReport, stage: str) -> str | None:
 
 # --- HTML --------------------------------------------------------------------------------------
 
-_CSS = """
-.vp-report{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-  color:#1f2328;background:#fff;line-height:1.45;max-width:1200px;padding:16px 20px;
-  box-sizing:border-box}
-.vp-report h1{font-size:1.45rem;margin:0 0 .3rem;word-break:break-all}
-.vp-report h2{font-size:1.1rem;margin:1.6rem 0 .6rem;padding-bottom:.3rem;
-  border-bottom:1px solid #d0d7de}
-.vp-report .vp-meta{color:#57606a;font-size:.9rem;margin:.15rem 0;word-break:break-all}
-.vp-report .vp-badge{display:inline-block;padding:.05em .6em;border-radius:1em;font-size:.8rem;
-  font-weight:600;color:#fff;background:#6e7781;vertical-align:middle}
-.vp-report .vp-s-ready,.vp-report .vp-s-done{background:#1a7f37}
-.vp-report .vp-s-failed{background:#cf222e}
-.vp-report .vp-s-skipped{background:#9a6700}
-.vp-report .vp-s-processing,.vp-report .vp-s-running{background:#0969da}
-.vp-report .vp-board{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));
-  gap:14px}
-.vp-report figure{margin:0;background:#f6f8fa;border:1px solid #d0d7de;border-radius:8px;
-  overflow:hidden}
-.vp-report figure img,.vp-report .vp-noimg{display:block;width:100%;aspect-ratio:16/9;
-  object-fit:contain;background:#111}
-.vp-report .vp-noimg{background:#eaeef2;color:#57606a;display:flex;align-items:center;
-  justify-content:center;font-size:.85rem}
-.vp-report figcaption{padding:8px 10px;font-size:.85rem}
-.vp-report figcaption b{font-weight:600}
-.vp-report table{border-collapse:collapse;width:100%;font-size:.9rem}
-.vp-report th,.vp-report td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;
-  vertical-align:top}
-.vp-report th{background:#f6f8fa;font-weight:600}
-.vp-report .vp-num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.vp-report .vp-time{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
-  white-space:nowrap;color:#57606a;font-size:.85rem}
-.vp-report td.vp-time,.vp-report .vp-narrow{width:1%;white-space:nowrap}
-.vp-report .vp-note{color:#57606a;font-style:italic}
-.vp-report .vp-error{color:#cf222e}
-.vp-report .vp-ocr{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
-  font-size:.8rem;color:#3d444d}
-.vp-report .vp-hit{display:flex;gap:12px;align-items:flex-start}
-.vp-report .vp-hit img{width:160px;aspect-ratio:16/9;object-fit:contain;background:#111;
-  border-radius:4px;flex:none}
-.vp-report code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
-  font-size:.85em;font-style:normal;background:#eff1f3;padding:.1em .3em;border-radius:4px}
-.vp-report footer{margin-top:1.6rem;color:#8c959f;font-size:.8rem}
-"""
-
 
 def _badge(status: str) -> str:
-    return f'<span class="vp-badge vp-s-{_e(status)}">{_e(status)}</span>'
+    return f'<span class="vp-badge vp-s-{escape(status)}">{escape(status)}</span>'
 
 
 def _note(text: str, cls: str = "vp-note") -> str:
-    return f'<p class="{cls}">{_e(text)}</p>'
+    return f'<p class="{cls}">{escape(text)}</p>'
 
 
-def _header_html(video: Video) -> str:
-    facts = [f"duration {_seconds(video.duration_sec)}"]
+def header_html(video: Video) -> str:
+    facts = [f"duration {seconds_text(video.duration_sec)}"]
     if video.width and video.height:
         facts.append(f"{video.width}\N{MULTIPLICATION SIGN}{video.height}")
     if video.has_audio is not None:
         facts.append("audio" if video.has_audio else "no audio")
     parts = [
-        f"<h1>{_e(video.id)} {_badge(video.status.value)}</h1>",
-        f'<p class="vp-meta">{_e(" · ".join(facts))}</p>',
-        f'<p class="vp-meta">source: {_e(video.original_path)}</p>',
+        f"<h1>{escape(video.id)} {_badge(video.status.value)}</h1>",
+        f'<p class="vp-meta">{escape(" · ".join(facts))}</p>',
+        f'<p class="vp-meta">source: {escape(video.original_path)}</p>',
     ]
     if video.error:
         parts.append(_note(video.error, "vp-error"))
@@ -538,32 +432,31 @@ def _storyboard_html(data: VideoReport, tiles: Sequence[_Tile], *, excerpt: bool
     cards = []
     for tile in shown:
         label = f"Scene {tile.idx}"
-        uri = _thumbnail_uri(tile.frame.path) if tile.frame is not None else None
+        uri = thumbnail_uri(tile.frame.path) if tile.frame is not None else None
         if uri is not None:
-            alt = f"{label} at {_clock(tile.frame.t if tile.frame else tile.t_start)}"
-            image = f'<img src="{uri}" alt="{_e(alt)}">'
+            alt = f"{label} at {clock(tile.frame.t if tile.frame else tile.t_start)}"
+            image = f'<img src="{uri}" alt="{escape(alt)}">'
         else:
             missing = "no frame" if tile.frame is None else "frame file missing"
             image = f'<div class="vp-noimg">{missing}</div>'
-        lines = [
-            f'<b>{_e(label)}</b> <span class="vp-time">{_e(_span(tile.t_start, tile.t_end))}</span>'
-        ]
+        when = escape(time_span(tile.t_start, tile.t_end))
+        lines = [f'<b>{escape(label)}</b> <span class="vp-time">{when}</span>']
         if tile.caption is not None:
             text, note = _caption_text(tile.caption)
             if text:
-                lines.append(_e(_plain(text, 160)))
+                lines.append(escape(plain(text, 160)))
             if note:
-                lines.append(f'<span class="vp-note">{_e(note)}</span>')
+                lines.append(f'<span class="vp-note">{escape(note)}</span>')
             if tile.caption.ocr_text.strip():
                 lines.append(
-                    f'<span class="vp-ocr">{_e(_plain(tile.caption.ocr_text, 120))}</span>'
+                    f'<span class="vp-ocr">{escape(plain(tile.caption.ocr_text, 120))}</span>'
                 )
         if tile.duplicate_of is not None:
             lines.append(f'<span class="vp-note">same picture as scene {tile.duplicate_of}</span>')
         cards.append(f"<figure>{image}<figcaption>{'<br>'.join(lines)}</figcaption></figure>")
     board = f'<div class="vp-board">\n{chr(10).join(cards)}\n</div>'
     if more := len(tiles) - len(shown):
-        board += _note(f"… and {_count(more, 'more scene')} (all of them are in the report).")
+        board += _note(f"… and {count(more, 'more scene')} (all of them are in the report).")
     return board
 
 
@@ -573,14 +466,15 @@ def _transcript_html(data: VideoReport, *, excerpt: bool) -> str:
         return _note(f"No transcript: {why}.")
     shown = data.segments[:_EXCERPT_SEGMENTS] if excerpt else data.segments
     rows = "\n".join(
-        f'<tr><td class="vp-time">{_e(_span(s.t_start, s.t_end))}</td><td>{_e(s.text)}</td></tr>'
+        f'<tr><td class="vp-time">{escape(time_span(s.t_start, s.t_end))}</td>'
+        f"<td>{escape(s.text)}</td></tr>"
         for s in shown
     )
     table = f"<table><tr><th>Time</th><th>Text</th></tr>\n{rows}\n</table>"
     more = len(data.segments) - len(shown)
     if more:
         table += _note(
-            f"… and {_count(more, 'more segment')} (the whole transcript is in the report)."
+            f"… and {count(more, 'more segment')} (the whole transcript is in the report)."
         )
     return table
 
@@ -594,36 +488,36 @@ def _captions_html(data: VideoReport, *, excerpt: bool) -> str:
     rows = []
     for c in shown:
         text, note = _caption_text(c)
-        cells = _e(text)
+        cells = escape(text)
         if note:
             cls = "vp-error" if c.error else "vp-note"
-            cells += f'{"<br>" if text else ""}<span class="{cls}">{_e(note)}</span>'
+            cells += f'{"<br>" if text else ""}<span class="{cls}">{escape(note)}</span>'
         scene = frame_idx.get(c.frame_id)
         rows.append(
-            f'<tr><td class="vp-time">{_e(_clock(c.t))}</td>'
+            f'<tr><td class="vp-time">{escape(clock(c.t))}</td>'
             f'<td class="vp-narrow">{"" if scene is None else scene}</td>'
             f"<td>{cells}</td>"
-            f'<td class="vp-ocr">{_e(c.ocr_text)}</td>'
-            f"<td>{_e(', '.join(c.entities))}</td>"
-            f"<td>{_e(c.model or '')}</td></tr>"
+            f'<td class="vp-ocr">{escape(c.ocr_text)}</td>'
+            f"<td>{escape(', '.join(c.entities))}</td>"
+            f"<td>{escape(c.model or '')}</td></tr>"
         )
     table = (
         "<table><tr><th>Time</th><th>Scene</th><th>Description</th><th>On-screen text</th>"
         f"<th>Entities</th><th>Model</th></tr>\n{chr(10).join(rows)}\n</table>"
     )
     if more := len(data.captions) - len(shown):
-        table += _note(f"… and {_count(more, 'more caption')} (all of them are in the report).")
+        table += _note(f"… and {count(more, 'more caption')} (all of them are in the report).")
     return table
 
 
-def _stages_html(rows: Iterable[tuple[str, str, float | None, str, str | None]]) -> str:
+def stages_html(rows: Iterable[tuple[str, str, float | None, str, str | None]]) -> str:
     body = []
     for name, status, seconds, detail, error in rows:
-        cell = _e(detail)
+        cell = escape(detail)
         if error:
-            cell += f'{"<br>" if detail else ""}<span class="vp-error">{_e(error)}</span>'
+            cell += f'{"<br>" if detail else ""}<span class="vp-error">{escape(error)}</span>'
         body.append(
-            f"<tr><td>{_e(name)}</td><td>{_badge(status)}</td>"
+            f"<tr><td>{escape(name)}</td><td>{_badge(status)}</td>"
             f'<td class="vp-num">{"-" if seconds is None else f"{seconds:.2f}"}</td>'
             f"<td>{cell}</td></tr>"
         )
@@ -635,14 +529,12 @@ def _stages_html(rows: Iterable[tuple[str, str, float | None, str, str | None]])
     )
 
 
-def _usage_html(usage: UsageSummary) -> str:
+def usage_html(usage: UsageSummary) -> str:
     rows = "\n".join(
-        f'<tr><td>{_e(k)}</td><td class="vp-num">{_e(v)}</td></tr>' for k, v in _usage_rows(usage)
+        f'<tr><td>{escape(k)}</td><td class="vp-num">{escape(v)}</td></tr>'
+        for k, v in _usage_rows(usage)
     )
     return f'<table style="max-width:420px">\n{rows}\n</table>'
-
-
-_STAGE_ORDER = ("normalize", "transcribe", "scenes", "frames", "vision", "embeddings")
 
 
 def _run_rows(
@@ -650,11 +542,15 @@ def _run_rows(
 ) -> list[tuple[str, str, float | None, str, str | None]]:
     # Stores return runs by name; the default stages read best in pipeline order.
     def key(run: StageRun) -> tuple[int, datetime]:
-        known = _STAGE_ORDER.index(run.stage) if run.stage in _STAGE_ORDER else len(_STAGE_ORDER)
+        known = (
+            DEFAULT_STAGE_NAMES.index(run.stage)
+            if run.stage in DEFAULT_STAGE_NAMES
+            else len(DEFAULT_STAGE_NAMES)
+        )
         return known, run.started_at
 
     return [
-        (run.stage, run.status.value, run.duration_sec, _detail(run.detail), run.error)
+        (run.stage, run.status.value, run.duration_sec, detail_text(run.detail), run.error)
         for run in sorted(runs.values(), key=key)
     ]
 
@@ -665,18 +561,18 @@ def _report_body(data: VideoReport, *, excerpt: bool) -> str:
     return "\n".join(
         [
             '<div class="vp-report">',
-            _header_html(data.video),
-            f"<h2>Storyboard ({_count(len(tiles), 'scene')})</h2>",
+            header_html(data.video),
+            f"<h2>Storyboard ({count(len(tiles), 'scene')})</h2>",
             _storyboard_html(data, tiles, excerpt=excerpt),
-            f"<h2>Transcript ({_count(len(data.segments), 'segment')})</h2>",
+            f"<h2>Transcript ({count(len(data.segments), 'segment')})</h2>",
             _transcript_html(data, excerpt=excerpt),
             f"<h2>Captions ({len(data.captions)})</h2>",
             _captions_html(data, excerpt=excerpt),
             "<h2>Stages</h2>",
-            _stages_html(_run_rows(data.stage_runs)),
+            stages_html(_run_rows(data.stage_runs)),
             "<h2>Usage and cost</h2>",
-            _usage_html(data.usage),
-            f"<footer>Made by videopipe on {_e(generated)}.</footer>",
+            usage_html(data.usage),
+            f"<footer>Made by videopipe on {escape(generated)}.</footer>",
             "</div>",
         ]
     )
@@ -689,16 +585,16 @@ def _report_table(data: VideoReport) -> str:
     video = data.video
     size = f"{video.width}x{video.height}" if video.width and video.height else "-"
     lines = [
-        f"video {video.id}  {video.status.value}  {_seconds(video.duration_sec)}  {size}  "
-        f"{_plain(video.original_path)}"
+        f"video {video.id}  {video.status.value}  {seconds_text(video.duration_sec)}  {size}  "
+        f"{plain(video.original_path)}"
     ]
     if video.error:
-        lines.append(f"error: {_plain(video.error)}")
+        lines.append(f"error: {plain(video.error)}")
     lines += ["", f"{'stage':<12} {'status':<8} {'seconds':>8}  detail"]
     for name, status, seconds, detail, error in _run_rows(data.stage_runs):
         secs = "-" if seconds is None else f"{seconds:.2f}"
-        text = _plain(error or detail, _CELL)
-        lines.append(f"{_plain(name, 12):<12} {status:<8} {secs:>8}  {text}")
+        text = plain(error or detail, CELL)
+        lines.append(f"{plain(name, 12):<12} {status:<8} {secs:>8}  {text}")
     tiles = _tiles(data)
     lines += ["", f"{'scene':>5}  {'time':<17}  caption"]
     for tile in tiles:
@@ -714,15 +610,15 @@ def _report_table(data: VideoReport) -> str:
                 caption = f"({note})"
         if tile.duplicate_of is not None:
             caption = f"(same picture as scene {tile.duplicate_of}) {caption}".rstrip()
-        span = _span(tile.t_start, tile.t_end, "-")
-        lines.append(f"{tile.idx:>5}  {span:<17}  {_plain(caption, _CELL)}")
+        span = time_span(tile.t_start, tile.t_end, "-")
+        lines.append(f"{tile.idx:>5}  {span:<17}  {plain(caption, CELL)}")
     if not tiles:
         lines.append(f"       {_stage_note(data, 'scenes') or 'no scenes were detected'}")
-    lines += ["", f"transcript ({_count(len(data.segments), 'segment')})"]
-    lines += [f"  {_span(s.t_start, s.t_end, '-'):<17}  {_plain(s.text)}" for s in data.segments]
+    lines += ["", f"transcript ({count(len(data.segments), 'segment')})"]
+    lines += [f"  {time_span(s.t_start, s.t_end, '-'):<17}  {plain(s.text)}" for s in data.segments]
     if not data.segments:
         lines.append(f"  {_stage_note(data, 'transcribe') or 'nothing was said'}")
-    lines += ["", _usage_line(data.usage)]
+    lines += ["", usage_line(data.usage)]
     return "\n".join(lines)
 
 
@@ -742,8 +638,6 @@ def _contact_sheet(data: VideoReport, *, columns: int, max_tiles: int) -> Image.
     from PIL import Image, ImageDraw
 
     if columns < 1 or max_tiles < 1:
-        from ._exceptions import ConfigurationError
-
         raise ConfigurationError(
             f"columns and max_tiles must be at least 1, not {columns} and {max_tiles}"
         )
@@ -763,8 +657,8 @@ def _contact_sheet(data: VideoReport, *, columns: int, max_tiles: int) -> Image.
     sheet = Image.new("RGB", (width, height), _SHEET_BG)
     draw = ImageDraw.Draw(sheet)
     font, small = _font(15), _font(13)
-    duration = _seconds(data.video.duration_sec)
-    title = f"{data.video.id} - {_count(len(every), 'scene')} - {duration}"
+    duration = seconds_text(data.video.duration_sec)
+    title = f"{data.video.id} - {count(len(every), 'scene')} - {duration}"
     if len(tiles) < len(every):
         title += f" (showing {len(tiles)}, evenly spread)"
     draw.text((_TILE_PAD, 10), _ascii(title), fill=_LABEL_FG, font=font)
@@ -779,14 +673,14 @@ def _contact_sheet(data: VideoReport, *, columns: int, max_tiles: int) -> Image.
         x = _TILE_PAD + (i % cols) * (tw + _TILE_PAD)
         y = _SHEET_HEADER + (i // cols) * (th + _TILE_LABEL + _TILE_PAD)
         draw.rectangle((x, y, x + tw - 1, y + th - 1), fill=_TILE_BG)
-        image = _open_rgb(tile.frame.path) if tile.frame is not None else None
+        image = open_rgb(tile.frame.path) if tile.frame is not None else None
         if image is not None:
             image.thumbnail((tw, th))
             sheet.paste(image, (x + (tw - image.width) // 2, y + (th - image.height) // 2))
         else:
             missing = "no frame" if tile.frame is None else "frame file missing"
             draw.text((x + 8, y + th // 2 - 8), missing, fill=_MUTED_FG, font=small)
-        label = f"#{tile.idx}  {_clock(tile.t_start)} - {_clock(tile.t_end)}"
+        label = f"#{tile.idx}  {clock(tile.t_start)} - {clock(tile.t_end)}"
         if tile.duplicate_of is not None:
             label += f"  (= #{tile.duplicate_of})"
         draw.text((x + 2, y + th + 6), label, fill=_LABEL_FG, font=small)
@@ -796,90 +690,3 @@ def _contact_sheet(data: VideoReport, *, columns: int, max_tiles: int) -> Image.
 def _ascii(text: str) -> str:
     # The default font covers ASCII; anything else would draw as boxes.
     return text.encode("ascii", "replace").decode("ascii")
-
-
-# --- VideoResult and SearchHit -----------------------------------------------------------------
-
-
-def _outcome_rows(
-    stages: Mapping[str, StageOutcome],
-) -> list[tuple[str, str, float | None, str, str | None]]:
-    rows: list[tuple[str, str, float | None, str, str | None]] = []
-    for name, outcome in stages.items():
-        detail = _detail(outcome.detail)
-        if outcome.resumed:
-            detail = f"resumed (done before){'; ' if detail else ''}{detail}"
-        rows.append((name, outcome.status.value, outcome.duration_sec, detail, outcome.error))
-    return rows
-
-
-def result_table(result: VideoResult) -> str:
-    """`VideoResult` as plain text: the video, one line per stage, the usage."""
-    lines = [f"{result.video_id}: {result.status.value} in {result.duration_sec:.1f}s"]
-    for name, status, seconds, detail, error in _outcome_rows(result.stages):
-        text = _plain(error or detail, _CELL)
-        lines.append(f"  {_plain(name, 12):<12} {status:<8} {seconds or 0.0:>6.2f}s  {text}")
-    if result.error:
-        lines.append(f"  error: {_plain(result.error)}")
-    lines.append(f"  {_usage_line(result.usage)}")
-    return "\n".join(lines)
-
-
-def result_html(result: VideoResult) -> str:
-    """`VideoResult` as an HTML fragment for Jupyter: what the result holds, no store lookups."""
-    video = result.video
-    return "\n".join(
-        [
-            f"<style>{_CSS}</style>",
-            '<div class="vp-report">',
-            _header_html(video),
-            f'<p class="vp-meta">processed in {result.duration_sec:.1f}s</p>',
-            "<h2>Stages</h2>",
-            _stages_html(_outcome_rows(result.stages)),
-            "<h2>Usage and cost</h2>",
-            _usage_html(result.usage),
-            '<p class="vp-note">The storyboard, transcript and captions are in the store: '
-            "<code>await result.report(store)</code> shows them here, and "
-            "<code>await videopipe.write_report(store, result.video_id)</code> writes them "
-            "to an HTML report.</p>",
-            "</div>",
-        ]
-    )
-
-
-def _hit_kind(hit: SearchHit) -> str:
-    return LOCAL_CAPTION_NOTE if hit.on_screen_text_only else hit.kind
-
-
-def hit_text(hit: SearchHit) -> str:
-    """One search hit on one line."""
-    return (
-        f"{hit.score:.3f}  {hit.video_id}  {_clock(hit.t_start)}-{_clock(hit.t_end)}  "
-        f"[{_hit_kind(hit)}] {_plain(hit.text)}"
-    )
-
-
-def hits_table(hits: Iterable[SearchHit]) -> str:
-    """Search hits as a plain-text table, best first as given."""
-    lines = [f"{'score':>6}  {'video':<22} {'time':<17}  {'kind':<8} text"]
-    for hit in hits:
-        span = f"{_clock(hit.t_start)}-{_clock(hit.t_end)}"
-        lines.append(
-            f"{hit.score:>6.3f}  {_plain(hit.video_id, 22):<22} {span:<17}  {_hit_kind(hit):<8} "
-            f"{_plain(hit.text, _CELL)}"
-        )
-    return "\n".join(lines)
-
-
-def hit_html(hit: SearchHit) -> str:
-    """One search hit as an HTML fragment: its frame's thumbnail when it has one, time, text."""
-    uri = _thumbnail_uri(hit.frame_path, 240)
-    image = f'<img src="{uri}" alt="frame at {_e(_clock(hit.t_start))}">' if uri else ""
-    words = ", ".join(hit.matched)
-    matched = f'<br><span class="vp-note">matched words: {_e(words)}</span>' if words else ""
-    return (
-        f'<style>{_CSS}</style><div class="vp-report"><div class="vp-hit">{image}<div>'
-        f'<span class="vp-time">{_e(_span(hit.t_start, hit.t_end))}</span> '
-        f"<b>{_e(hit.video_id)}</b> · {_e(_hit_kind(hit))} · score {hit.score:.3f}"
-        f"<br>{_e(hit.text)}{matched}</div></div></div>"
-    )

@@ -1,33 +1,46 @@
-"""Search a store's transcripts and captions by meaning."""
+"""Search a store's transcripts and captions by meaning and by words: `search`.
+
+Search sits above storage: it embeds a text query with the provider that
+indexed the videos, then asks the store (`Vectors.search`) to rank its vectors
+and texts. A store never embeds anything or chooses a provider.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import AsyncExitStack
 
+from ._exceptions import ConfigurationError
 from ._models import EmbeddingKind, SearchHit
+from ._settings import Settings
+from ._sync import run_blocking
 from .providers import Provider
-from .storage import Store
+from .providers._choose import default_provider
+from .storage import Store, open_store
 
 __all__ = ["search", "search_blocking"]
 
 
 async def search(
     store: Store,
-    query: str,
+    query: str | Sequence[float],
     *,
-    provider: Provider,
+    provider: Provider | None = None,
+    model: str | None = None,
     k: int = 10,
     kinds: Iterable[EmbeddingKind] | None = None,
     video_ids: Iterable[str] | None = None,
+    keywords: str | None = None,
 ) -> list[SearchHit]:
     """The `k` transcript segments and frame captions that best answer `query`.
 
-    The same as `await store.search(query, provider=provider, ...)`. The query
-    is embedded with `provider`'s embedding model, and only vectors made by that
-    same model are searched, so results never mix models. Search is hybrid: a
-    hit's score is its cosine similarity plus up to 0.5 for the query words its
-    text holds verbatim (`SearchHit.matched`), so an exact product name, number
-    or code shown on screen is found even when the embedding misses it.
+    A text query is embedded with `provider`'s embedding model, and only
+    vectors made by that same model are searched, so results never mix models.
+    Search is hybrid: a hit's score is its cosine similarity plus up to 0.5 for
+    the query words its text holds verbatim (`SearchHit.matched`), so an exact
+    product name, number or code shown on screen is found even when the
+    embedding misses it. A vector query needs the `model` that made it, and
+    `keywords` for the verbatim part.
 
     Examples:
         ```python
@@ -38,45 +51,97 @@ async def search(
 
     Args:
         store: Where the videos were indexed.
-        query: What to look for, in words.
-        provider: Embeds the query; must be the provider (and model) that indexed the videos.
+        query: What to look for, in words; or a vector made by `model`.
+        provider: Embeds a text query; must be the provider (and model) that indexed
+            the videos.
+        model: The embedding model that made a vector `query`.
         k: How many hits.
         kinds: Only `"segment"` or `"caption"` hits.
         video_ids: Only these videos.
+        keywords: The words to find verbatim; a text query is its own keywords.
 
     Returns:
         Hits, best first, each with its video, timestamps, text and score.
 
     Raises:
-        ConfigurationError: The query vector's dimension differs from the stored ones.
+        ConfigurationError: A text query without `provider`, a vector query
+            without `model`, or a query vector whose dimension differs from the
+            stored ones.
 
     Note:
         Added in 0.1.0.
     """
-    return await store.search(query, provider=provider, k=k, kinds=kinds, video_ids=video_ids)
+    if isinstance(query, str):
+        if provider is None:
+            raise ConfigurationError(
+                "searching by text needs provider=: the provider (and embedding model) "
+                "that indexed the videos embeds the query (search_blocking uses the "
+                "configured one: OPENAI_API_KEY or the local extra)"
+            )
+        if model is not None and model != provider.embedding_model:
+            raise ConfigurationError(
+                f"model={model!r} differs from the provider's embedding model "
+                f"{provider.embedding_model!r}: leave model out for a text query"
+            )
+        embedded = await provider.embed([query])
+        vector, model = embedded.vectors[0], provider.embedding_model
+        keywords = query if keywords is None else keywords
+    elif model is None:
+        raise ConfigurationError(
+            "searching by vector needs model=: the embedding model that made the vector"
+        )
+    else:
+        vector = list(query)
+    return await store.search(
+        vector, model=model, k=k, kinds=kinds, video_ids=video_ids, keywords=keywords
+    )
 
 
 def search_blocking(
-    store_url: str,
-    query: str,
+    store: str | Store,
+    query: str | Sequence[float],
     *,
-    provider: Provider,
+    provider: Provider | None = None,
+    model: str | None = None,
     k: int = 10,
     kinds: Iterable[EmbeddingKind] | None = None,
     video_ids: Iterable[str] | None = None,
+    keywords: str | None = None,
 ) -> list[SearchHit]:
     """The blocking twin of [`search`][videopipe.search], for scripts and notebooks.
 
-    It opens the store at `store_url` and closes it again inside the call, so
-    it works whatever event loop is running.
+    Given a URL, it opens the store and closes it again inside the call, so it
+    works whatever event loop is running; a store object must be one usable
+    from any loop (`memory://` and SQLite are; a PostgreSQL pool belongs to the
+    loop that opened it: pass its URL). A text query without `provider` is
+    embedded by the provider the settings choose (`OpenAIProvider` with a key,
+    else `LocalProvider`), which must be the one that indexed the videos; that
+    provider is closed again before the call returns.
+
+    Examples:
+        ```python
+        hits = vp.search_blocking("sqlite:///videos.db", "who mentions the budget?", k=5)
+        ```
+
+    Note:
+        Added in 0.1.0.
     """
-    from ._sync import run_blocking
-    from .storage import open_store
 
     async def call() -> list[SearchHit]:
-        async with open_store(store_url) as store:
-            return await search(
-                store, query, provider=provider, k=k, kinds=kinds, video_ids=video_ids
+        async with AsyncExitStack() as stack:
+            target = (
+                await stack.enter_async_context(open_store(store))
+                if isinstance(store, str)
+                else store
             )
+            chosen = provider
+            if chosen is None and isinstance(query, str):
+                chosen = default_provider(Settings())
+                if chosen is not None:  # made here, for this call
+                    stack.push_async_callback(chosen.aclose)
+            return await search(
+                target, query, provider=chosen, model=model, k=k, kinds=kinds,
+                video_ids=video_ids, keywords=keywords,
+            )  # fmt: skip
 
     return run_blocking(call)

@@ -18,7 +18,8 @@ from ._batch import RetryPolicy
 from ._exceptions import ConfigurationError, ProviderError, RateLimited, StageError, StorageError
 from ._models import Job, JobStatus, UsageSummary
 from ._observability import METRICS, serve_http
-from ._pipeline import Pipeline, VideoResult
+from ._pipeline import Pipeline
+from ._result import VideoResult
 from ._sync import run_blocking
 from .storage import DEFAULT_LEASE, Store
 

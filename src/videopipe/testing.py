@@ -148,3 +148,6 @@ class FakeProvider:
             model=self.embedding_model,
             usage=usage,
         )
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+import videopipe as vp
 from tests.conformance import records
 from tests.conformance.records import embedding
 from videopipe import ConfigurationError, NotFound
@@ -272,7 +273,7 @@ async def test_a_text_query_is_embedded_by_the_provider_and_is_its_own_keywords(
             return embedded.model_copy(update={"vectors": [[1.0, 0.0, 0.0]] * len(texts)})
 
     await _slides(store)
-    hits = await store.search("order ZX-4471", provider=Fixed(), k=2)
+    hits = await vp.search(store, "order ZX-4471", provider=Fixed(), k=2)
     assert [h.id for h in hits] == [caption_id(frame_id("talk", 0)), segment_id("talk", 0)]
     assert hits[0].matched == ["order", "zx-4471"]
 
@@ -280,6 +281,6 @@ async def test_a_text_query_is_embedded_by_the_provider_and_is_its_own_keywords(
 async def test_a_text_query_needs_a_provider_and_a_vector_query_a_model(store) -> None:
     await _slides(store)
     with pytest.raises(ConfigurationError, match="provider="):
-        await store.search("order ZX-4471")
+        await vp.search(store, "order ZX-4471")
     with pytest.raises(ConfigurationError, match="model="):
-        await store.search([1.0, 0.0, 0.0])
+        await vp.search(store, [1.0, 0.0, 0.0])

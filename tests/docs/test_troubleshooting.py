@@ -58,6 +58,6 @@ async def test_postgres_extra_missing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_provider_hint() -> None:
-    from videopipe._pipeline import NO_PROVIDER_HINT
+    from videopipe.providers._choose import NO_PROVIDER_HINT
 
     quoted(NO_PROVIDER_HINT)

@@ -194,7 +194,7 @@ async def test_the_whole_pipeline_runs_offline_and_finds_both_phrases(
         for stage in ("transcribe", "vision", "embeddings"):
             assert result.stages[stage].status is vp.StageStatus.DONE, stage
 
-        spoken = await store.search("mobile app customers", provider=pipeline.provider, k=3)
+        spoken = await vp.search(store, "mobile app customers", provider=pipeline.provider, k=3)
         assert spoken[0].kind == "segment"
         assert "mobile application" in spoken[0].text
         assert spoken[0].t_start == pytest.approx(3.3, abs=1.0)

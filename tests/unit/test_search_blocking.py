@@ -1,4 +1,4 @@
-"""`store.search_blocking`: DESIGN's "user's view", from synchronous code and inside a loop."""
+"""`vp.search_blocking`: DESIGN's "user's view", from synchronous code and inside a loop."""
 
 from __future__ import annotations
 
@@ -42,11 +42,11 @@ def test_search_blocking_from_a_script(url: str, tmp_path: Path) -> None:
     provider = FakeProvider()
     store = vp.open_store(url.format(tmp=tmp_path))
     _index(store, provider)
-    hits = store.search_blocking("who mentions the budget?", provider=provider, k=2)
+    hits = vp.search_blocking(store, "who mentions the budget?", provider=provider, k=2)
     assert hits[0].id == segment_id("talk", 0)
     assert hits[0].matched == ["budget"]
     vector = fake_vector("sales grew", provider.dimensions)
-    by_vector = store.search_blocking(vector, model=provider.embedding_model, k=1)
+    by_vector = vp.search_blocking(store, vector, model=provider.embedding_model, k=1)
     assert by_vector[0].id == segment_id("talk", 1)
     run_blocking(store.aclose)
 
@@ -58,11 +58,11 @@ def test_without_a_provider_it_uses_the_configured_one(
     provider = FakeProvider()
     _index(store, provider)
     with monkeypatch.context() as patched:
-        patched.setattr("videopipe._pipeline.default_provider", lambda settings: provider)
-        assert store.search_blocking("budget meeting", k=1)[0].id == segment_id("talk", 0)
+        patched.setattr("videopipe._search.default_provider", lambda settings: provider)
+        assert vp.search_blocking(store, "budget meeting", k=1)[0].id == segment_id("talk", 0)
     # Nothing configured (the tests set VIDEOPIPE_PROVIDER=none): a clear error.
     with pytest.raises(vp.ConfigurationError, match="OPENAI_API_KEY or the local extra"):
-        store.search_blocking("budget meeting")
+        vp.search_blocking(store, "budget meeting")
     run_blocking(store.aclose)
 
 
@@ -79,6 +79,6 @@ async def test_search_blocking_inside_a_running_loop(tmp_path: Path) -> None:
             for i, v in enumerate(vectors.vectors)
         ]
     )
-    hits = store.search_blocking("twelve percent", provider=provider, k=1)
+    hits = vp.search_blocking(store, "twelve percent", provider=provider, k=1)
     assert hits[0].id == segment_id("talk", 1)
     await store.aclose()

@@ -122,3 +122,11 @@ class Provider(Protocol):
     async def embed(self, texts: Sequence[str]) -> Embedded:
         """Embed texts, in order, in as few requests as the provider allows."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what the provider opened (HTTP connections); calling it twice is harmless.
+
+        Note:
+            Added in 0.1.0.
+        """
+        ...

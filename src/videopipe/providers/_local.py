@@ -501,6 +501,9 @@ class LocalProvider:
         )
         return Embedded(vectors=vectors, model=self.embedding_model, usage=usage)
 
+    async def aclose(self) -> None:
+        """Nothing to release: the models stay loaded for the process's other providers."""
+
 
 _LIMITERS: anyio.lowlevel.RunVar[dict[int, anyio.CapacityLimiter]] = anyio.lowlevel.RunVar(
     "videopipe_local_limiters"

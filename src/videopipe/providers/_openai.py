@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -25,6 +25,7 @@ from .._exceptions import (
     RateLimited,
 )
 from .._imports import require
+from .._observability import METRICS
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class OpenAIProvider:
         self._openai = require("openai", package="openai", extra="openai", feature="OpenAIProvider")
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         key = key or os.environ.get("OPENAI_API_KEY")
+        owned = client is None
         if client is None:
             if not key and base_url is None:
                 raise ConfigurationError(
@@ -152,6 +154,7 @@ class OpenAIProvider:
                 api_key=key or "unused", base_url=base_url, max_retries=max_retries, timeout=timeout
             )
         self.client = client
+        self._owns_client = owned
         self._secret = key
         self.transcription_model = transcription_model
         self.vision_model = vision_model
@@ -162,6 +165,17 @@ class OpenAIProvider:
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={str(self.client.base_url)!r})"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this provider made; an injected `client` is left to its owner."""
+        if self._owns_client:
+            await self.client.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @property
     def embedding_model(self) -> str:
@@ -296,8 +310,6 @@ class OpenAIProvider:
         try:
             return await self._mapped(what, call)
         except ProviderError as exc:
-            from .._observability import METRICS
-
             METRICS.provider_request_errors.labels(type(exc).__name__).inc()
             raise
 

@@ -8,7 +8,7 @@ from ._ai import Caption, Embed, Transcribe, split_wav
 from ._local import DetectScenes, ExtractFrames, Normalize
 
 if TYPE_CHECKING:
-    from .._pipeline import Stage
+    from .._stage import Stage
 
 __all__ = [
     "Caption",

@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import _media as media
 from .._batch import Err, Ok, RetryPolicy, process_batch
-from .._cost import Reservation, embedding_cost, text_tokens, transcription_cost, vision_cost
+from .._budget import Reservation
+from .._cost import embedding_cost, text_tokens, transcription_cost, vision_cost
 from .._exceptions import MalformedResponse, ProviderError
 from .._models import (
     Embedding,
@@ -28,8 +29,10 @@ from .._models import (
     segment_id,
     text_hash,
 )
-from .._pipeline import NO_PROVIDER_HINT, StageContext
+from .._observability import METRICS
+from .._stage import StageContext
 from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
+from ..providers._choose import NO_PROVIDER_HINT
 
 __all__ = ["Caption", "Embed", "Transcribe"]
 
@@ -44,8 +47,6 @@ def _counted(policy: RetryPolicy) -> RetryPolicy:
     own = policy.on_retry
 
     def on_retry(exc: Exception, attempt: int, delay: float) -> None:
-        from .._observability import METRICS
-
         if isinstance(exc, ProviderError):
             METRICS.provider_retries.labels(type(exc).__name__).inc()
         if own is not None:

@@ -8,7 +8,7 @@ import anyio.to_thread
 
 from .. import _media as media
 from .._models import Frame, Scene, frame_id, scene_id
-from .._pipeline import StageContext
+from .._stage import StageContext
 
 __all__ = ["DetectScenes", "ExtractFrames", "Normalize"]
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
-
-if TYPE_CHECKING:
-    from ..providers import Provider
+from typing import Protocol, Self
 
 from .._models import (
     BatchResults,
@@ -145,32 +142,30 @@ class Store(Protocol):
 
     async def search(
         self,
-        query: str | Sequence[float],
+        vector: Sequence[float],
         *,
-        provider: Provider | None = None,
-        model: str | None = None,
+        model: str,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
     ) -> list[SearchHit]:
-        """The `k` segments and captions nearest `query`, best first (hybrid search).
+        """The `k` segments and captions nearest `vector`, best first (hybrid search).
 
-        `query` is text, embedded with `provider`'s embedding model, or a vector
-        made by `model`. Only vectors of that one model are searched (a store can
-        hold several models' vectors side by side), and only those whose segment
-        or caption still exists.
+        `vector` was made by the embedding model `model`. Only vectors of that
+        one model are searched (a store can hold several models' vectors side by
+        side), and only those whose segment or caption still exists. A store
+        never embeds text: [`videopipe.search`][videopipe.search] embeds a text
+        query with the provider, then calls this.
 
         The score is the cosine similarity, plus up to `KEYWORD_WEIGHT` (0.5) for
-        the share of the query's words (of `keywords` for a vector query) that
-        the hit's text holds verbatim, so a product name, number or code shown on
-        screen is found even when the embedding misses it. `SearchHit.matched`
-        lists the words found.
+        the share of the words of `keywords` that the hit's text holds verbatim,
+        so a product name, number or code shown on screen is found even when the
+        embedding misses it. `SearchHit.matched` lists the words found.
 
         Raises:
-            ConfigurationError: A text query without `provider`, a vector query
-                without `model`, or a vector whose dimension differs from the
-                stored vectors of that model.
+            ConfigurationError: `vector`'s dimension differs from the stored
+                vectors of `model`.
         """
         ...
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -17,16 +17,12 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from .._exceptions import ConfigurationError, StorageError
-from .._models import BatchState, EmbeddingKind, JobStatus, SearchHit
-
-if TYPE_CHECKING:
-    from ..providers import Provider
+from .._models import BatchState, JobStatus, SearchHit
 
 __all__ = [
     "KEYWORD_WEIGHT",
     "LIVE",
     "REAPED",
-    "BlockingSearch",
     "Coalescer",
     "batch_finished_at",
     "batch_state",
@@ -43,7 +39,6 @@ __all__ = [
     "new_id",
     "owned_by",
     "rank_hits",
-    "resolve_query",
     "sanitize_text",
     "scored_hits",
     "vector_blob",
@@ -295,90 +290,6 @@ def rank_hits(
         [KEYWORD_WEIGHT * len(m) / len(terms) for m in matched], dtype=np.float32
     )
     return [(int(i), float(scores[i]), matched[i]) for i in _best(scores, k)]
-
-
-async def resolve_query(
-    query: str | Sequence[float],
-    *,
-    provider: Any,
-    model: str | None,
-    keywords: str | None,
-) -> tuple[list[float], str, list[str]]:
-    """A search's query vector, embedding model and keyword terms.
-
-    A text query is embedded by `provider` and is its own keywords; a vector
-    query needs the `model` that made it.
-    """
-    if isinstance(query, str):
-        if provider is None:
-            raise ConfigurationError(
-                "searching by text needs provider=: the provider (and embedding model) "
-                "that indexed the videos embeds the query (search_blocking uses the "
-                "configured one: OPENAI_API_KEY or the local extra)"
-            )
-        if model is not None and model != provider.embedding_model:
-            raise ConfigurationError(
-                f"model={model!r} differs from the provider's embedding model "
-                f"{provider.embedding_model!r}: leave model out for a text query"
-            )
-        embedded = await provider.embed([query])
-        terms = keyword_terms(query if keywords is None else keywords)
-        return list(embedded.vectors[0]), provider.embedding_model, terms
-    if model is None:
-        raise ConfigurationError(
-            "searching by vector needs model=: the embedding model that made the vector"
-        )
-    return list(query), model, keyword_terms(keywords) if keywords else []
-
-
-class BlockingSearch:
-    """`search_blocking`, the blocking twin of `search`, for stores usable from any event loop."""
-
-    def search_blocking(
-        self,
-        query: str | Sequence[float],
-        *,
-        provider: Provider | None = None,
-        model: str | None = None,
-        k: int = 10,
-        kinds: Iterable[EmbeddingKind] | None = None,
-        video_ids: Iterable[str] | None = None,
-        keywords: str | None = None,
-    ) -> list[SearchHit]:
-        """The blocking twin of `search`, for scripts and notebooks.
-
-        A text query without `provider` is embedded by the provider the settings
-        choose (`OpenAIProvider` with a key, else `LocalProvider`), which must be
-        the one that indexed the videos.
-
-        Examples:
-            ```python
-            hits = store.search_blocking("who mentions the budget?", k=5)
-            ```
-        """
-        from .._sync import run_blocking
-
-        store: Any = self
-
-        async def call() -> list[SearchHit]:
-            chosen, owned = provider, None
-            if chosen is None and isinstance(query, str):
-                from .._pipeline import default_provider
-                from .._settings import Settings
-
-                chosen = owned = default_provider(Settings())
-            try:
-                hits: list[SearchHit] = await store.search(
-                    query, provider=chosen, model=model, k=k, kinds=kinds,
-                    video_ids=video_ids, keywords=keywords,
-                )  # fmt: skip
-                return hits
-            finally:
-                client = getattr(owned, "client", None)
-                if client is not None:
-                    await client.close()  # the provider made here, for this call
-
-        return run_blocking(call)
 
 
 def vector_blob(vector: Sequence[float]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import anyio
 import numpy as np
@@ -34,14 +34,9 @@ from .._models import (
     utcnow,
 )
 from ._base import DEFAULT_LEASE
-
-if TYPE_CHECKING:
-    from ..providers import Provider
-
 from ._common import (
     LIVE,
     REAPED,
-    BlockingSearch,
     batch_finished_at,
     batch_state,
     caption_hit,
@@ -49,17 +44,17 @@ from ._common import (
     check_limit,
     check_text,
     clean_record,
+    keyword_terms,
     new_id,
     owned_by,
     rank_hits,
-    resolve_query,
     sanitize_text,
 )
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(BlockingSearch):
+class MemoryStore:
     """A [`Store`][videopipe.storage.Store] that keeps everything in memory.
 
     Nothing survives the process. Every method runs without awaiting in the
@@ -215,19 +210,16 @@ class MemoryStore(BlockingSearch):
 
     async def search(
         self,
-        query: str | Sequence[float],
+        vector: Sequence[float],
         *,
-        provider: Provider | None = None,
-        model: str | None = None,
+        model: str,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
     ) -> list[SearchHit]:
         self._check()
-        vector, model, terms = await resolve_query(
-            query, provider=provider, model=model, keywords=keywords
-        )
+        terms = keyword_terms(keywords) if keywords else []
         self._check()
         kind_set = None if kinds is None else set(kinds)
         video_set = None if video_ids is None else set(video_ids)

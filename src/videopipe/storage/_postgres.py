@@ -55,12 +55,12 @@ from ._common import (
     check_text,
     clean_record,
     is_storable,
+    keyword_terms,
     new_id,
     owned_by,
     path_from_bytes,
     path_to_bytes,
     rank_hits,
-    resolve_query,
     sanitize_text,
     scored_hits,
 )
@@ -77,8 +77,6 @@ if TYPE_CHECKING:
     from psycopg.rows import DictRow
     from psycopg.sql import Composed
     from psycopg_pool import AsyncConnectionPool
-
-    from ..providers import Provider
 
     Conn = AsyncConnection[DictRow]
 
@@ -460,18 +458,16 @@ class PostgresStore:
 
     async def search(
         self,
-        query: str | Sequence[float],
+        vector: Sequence[float],
         *,
-        provider: Provider | None = None,
-        model: str | None = None,
+        model: str,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
     ) -> list[SearchHit]:
-        vector, model, terms = await resolve_query(
-            query, provider=provider, model=model, keywords=keywords
-        )
+        vector = list(vector)
+        terms = keyword_terms(keywords) if keywords else []
         if not _ok(model):
             self._check()
             return []

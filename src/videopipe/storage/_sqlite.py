@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -40,12 +40,7 @@ from .._models import (
 )
 from . import sql
 from ._base import DEFAULT_LEASE
-
-if TYPE_CHECKING:
-    from ..providers import Provider
-
 from ._common import (
-    BlockingSearch,
     Coalescer,
     batch_finished_at,
     batch_state,
@@ -55,12 +50,12 @@ from ._common import (
     check_text,
     clean_record,
     is_storable,
+    keyword_terms,
     new_id,
     owned_by,
     path_from_bytes,
     path_to_bytes,
     rank_hits,
-    resolve_query,
     sanitize_text,
     scored_hits,
     vector_blob,
@@ -77,7 +72,7 @@ _SUMMARY_FIELDS = tuple(UsageSummary.model_fields)
 _US = timedelta(microseconds=1)
 
 
-class SQLiteStore(BlockingSearch):
+class SQLiteStore:
     """A [`Store`][videopipe.storage.Store] in one SQLite file.
 
     The standard library's `sqlite3` runs on a worker thread, never on the event
@@ -354,18 +349,15 @@ class SQLiteStore(BlockingSearch):
 
     async def search(
         self,
-        query: str | Sequence[float],
+        vector: Sequence[float],
         *,
-        provider: Provider | None = None,
-        model: str | None = None,
+        model: str,
         k: int = 10,
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
     ) -> list[SearchHit]:
-        vector, model, terms = await resolve_query(
-            query, provider=provider, model=model, keywords=keywords
-        )
+        terms = keyword_terms(keywords) if keywords else []
         params = {
             "model": model,
             "kinds": None if kinds is None else json.dumps(sorted(set(kinds))),

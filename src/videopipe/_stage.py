@@ -1,0 +1,209 @@
+"""The stage contract: `Stage`, what a stage gets (`StageContext`), where its files go."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._models import Usage, Video, utcnow
+from ._settings import Settings
+
+if TYPE_CHECKING:
+    from ._budget import Budget
+    from .providers import Provider
+    from .storage import Store
+
+__all__ = [
+    "DEFAULT_STAGE_NAMES",
+    "EMBEDDINGS",
+    "FRAMES",
+    "NORMALIZE",
+    "SCENES",
+    "TRANSCRIBE",
+    "VISION",
+    "Stage",
+    "StageContext",
+    "StageSkipped",
+    "VideoPaths",
+]
+
+NORMALIZE = "normalize"
+TRANSCRIBE = "transcribe"
+SCENES = "scenes"
+FRAMES = "frames"
+VISION = "vision"
+EMBEDDINGS = "embeddings"
+DEFAULT_STAGE_NAMES = (NORMALIZE, TRANSCRIBE, SCENES, FRAMES, VISION, EMBEDDINGS)
+"""The default pipeline's stages, in the order they are shown."""
+
+
+class Stage(Protocol):
+    """**Protocol:** one step of a pipeline.
+
+    A stage has a unique `name`, the names of the stages it `requires`, and an
+    async `run(ctx)` whose return value is handed to the stages that require it
+    (as `ctx.inputs[name]`). A stage may also define `async load(ctx)`, which
+    rebuilds that output from the store when the stage is already complete and
+    is skipped on a re-run; without `load`, a completed stage's output on a
+    re-run is the JSON `detail` its run recorded (its return value, when that
+    was a `dict`).
+
+    Examples:
+        ```python
+        class WordCount:
+            name = "word_count"
+            requires = ("transcribe",)
+
+            async def run(self, ctx: vp.StageContext) -> dict[str, int]:
+                segments = await ctx.store.list_segments(ctx.video.id)
+                return {"words": sum(len(s.text.split()) for s in segments)}
+
+
+        pipeline = vp.Pipeline.default(store=store).add(WordCount())
+        ```
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    @property
+    def name(self) -> str:
+        """The stage's unique name."""
+        ...
+
+    @property
+    def requires(self) -> Sequence[str]:
+        """Names of the stages whose outputs this one needs."""
+        ...
+
+    async def run(self, ctx: StageContext) -> Any:
+        """Do the stage's work for `ctx.video`; the return value is the stage's output."""
+        ...
+
+
+class StageSkipped(Exception):
+    """Raised by a stage (through `ctx.skip(reason)`) that has nothing to do for this video.
+
+    The stage is recorded as skipped with the reason, and the stages that
+    require it still run, with `None` as its output.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPaths:
+    """Where a video's files live under `DATA_DIR`.
+
+    The layout: `uploads/`, `processed/{id}/normalized.mp4`,
+    `processed/{id}/audio.wav`, `subs/{id}.srt`, `frames/{id}/scene_{i:03d}.jpg`.
+    The video ID is validated, so no path can escape `root`.
+    """
+
+    root: Path
+    video_id: str
+
+    @property
+    def uploads(self) -> Path:
+        """Where uploaded originals are kept."""
+        return self.root / "uploads"
+
+    @property
+    def processed(self) -> Path:
+        """The video's processed-files directory."""
+        return self.root / "processed" / self.video_id
+
+    @property
+    def normalized(self) -> Path:
+        """The normalized 720p/30 fps video."""
+        return self.processed / "normalized.mp4"
+
+    @property
+    def audio(self) -> Path:
+        """The 16 kHz mono WAV."""
+        return self.processed / "audio.wav"
+
+    @property
+    def srt(self) -> Path:
+        """The subtitles."""
+        return self.root / "subs" / f"{self.video_id}.srt"
+
+    @property
+    def frames(self) -> Path:
+        """The directory of the video's frames."""
+        return self.root / "frames" / self.video_id
+
+    def frame(self, index: int) -> Path:
+        """The JPEG of scene `index`'s representative frame."""
+        return self.frames / f"scene_{index:03d}.jpg"
+
+
+@dataclass
+class StageContext:
+    """What a stage gets to do its work.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    stage: str
+    """The running stage's name."""
+    video: Video
+    """The video, as of the start of the stage (see `update_video`)."""
+    store: Store
+    provider: Provider | None
+    settings: Settings
+    paths: VideoPaths
+    inputs: Mapping[str, Any]
+    """Outputs of the stages this one requires, by name."""
+    log: logging.LoggerAdapter[logging.Logger]
+    """A logger whose records carry the video ID and the stage name."""
+    job_id: str | None = None
+    budget: Budget | None = None
+    """The pipeline's spending budget: AI stages reserve their estimated cost in it first."""
+
+    def skip(self, reason: str) -> StageSkipped:
+        """Return the exception that skips this stage: `raise ctx.skip("no audio track")`."""
+        return StageSkipped(reason)
+
+    async def update_video(self, **changes: Any) -> Video:
+        """Update fields of the video record (for example `duration_sec`) and store it."""
+        video = self.video.model_copy(update={**changes, "updated_at": utcnow()})
+        self.video = await self.store.upsert_video(video)
+        return self.video
+
+    async def record_usage(
+        self,
+        *,
+        provider: str,
+        model: str,
+        requests: int = 0,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        audio_seconds: float = 0.0,
+        images: int = 0,
+        texts: int = 0,
+        cost_usd: float = 0.0,
+    ) -> None:
+        """Record what this stage spent with a provider."""
+        await self.store.record_usage(
+            Usage(
+                video_id=self.video.id,
+                stage=self.stage,
+                job_id=self.job_id,
+                provider=provider,
+                model=model,
+                requests=requests,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                audio_seconds=audio_seconds,
+                images=images,
+                texts=texts,
+                cost_usd=cost_usd,
+            )
+        )
