@@ -1,0 +1,43 @@
+"""FFmpeg discovery and calls, probing, and the work of the local pipeline stages.
+
+Everything here is a plain function: the `normalize`, `scenes` and `frames`
+stages wrap them. Blocking work (PyAV decoding, PySceneDetect, JPEG encoding)
+runs in a worker thread, and FFmpeg runs as an async subprocess, so the event
+loop never blocks.
+
+A module per concern, each importing only those listed before it:
+
+- `_probe`: `probe()`, `MediaInfo`, opening media with PyAV and its typed errors;
+- `_ffmpeg`: finding and running FFmpeg, and `normalize()`;
+- `_scenes`: `detect_scenes()`;
+- `_frames`: `extract_frames()` and the perceptual hashes;
+- `_srt`: `format_srt()`.
+"""
+
+from __future__ import annotations
+
+from ._ffmpeg import ffmpeg_calls, find_ffmpeg, normalize, normalize_args, run_ffmpeg
+from ._frames import extract_frames, hamming, mark_duplicates, phash
+from ._probe import MediaInfo, decode_audio, open_container, probe, target_size
+from ._scenes import _Dissolves as _Dissolves
+from ._scenes import detect_scenes
+from ._srt import format_srt
+
+__all__ = [
+    "MediaInfo",
+    "decode_audio",
+    "detect_scenes",
+    "extract_frames",
+    "ffmpeg_calls",
+    "find_ffmpeg",
+    "format_srt",
+    "hamming",
+    "mark_duplicates",
+    "normalize",
+    "normalize_args",
+    "open_container",
+    "phash",
+    "probe",
+    "run_ffmpeg",
+    "target_size",
+]

@@ -1,0 +1,314 @@
+"""FFmpeg discovery and calls: finding the executable, running it, and `normalize`.
+
+`find_ffmpeg()` picks the executable (setting, `PATH`, the bundled binary) and
+`run_ffmpeg()` runs it as an async subprocess that is killed if its task is
+cancelled. `normalize()` is the one FFmpeg transcode of the pipeline; outputs
+are written under temporary sibling names and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+
+from .._exceptions import FFmpegNotFound, MediaError
+from ._probe import MediaInfo, StrPath, probe, target_size
+
+# --- FFmpeg discovery -----------------------------------------------------------------------
+
+# Keyed by everything the answer depends on, so that a changed PATH or setting is
+# honoured without any cache-busting call.
+_ffmpeg_cache: dict[tuple[str | None, str | None], str] = {}
+
+
+def find_ffmpeg(settings_value: str | None = None) -> str:
+    """Return the FFmpeg executable to run.
+
+    The first of these wins:
+
+    1. `settings_value` (`Settings.ffmpeg`), else the `VIDEOPIPE_FFMPEG` environment
+       variable: a path, or a command name looked up on `PATH`;
+    2. `ffmpeg` on `PATH`;
+    3. the binary bundled with the `imageio-ffmpeg` package (a dependency of videopipe).
+
+    The answer is cached for the same setting and `PATH`.
+
+    Args:
+        settings_value: An explicit FFmpeg path or command, such as `Settings().ffmpeg`.
+
+    Returns:
+        The path of the FFmpeg executable.
+
+    Raises:
+        FFmpegNotFound: The configured FFmpeg is not an executable, or no FFmpeg was
+            found at all; the message says how to fix it.
+
+    Examples:
+        >>> find_ffmpeg()  # doctest: +SKIP
+        '/usr/bin/ffmpeg'
+    """
+    explicit = settings_value or os.environ.get("VIDEOPIPE_FFMPEG") or None
+    key = (explicit, os.environ.get("PATH"))
+    cached = _ffmpeg_cache.get(key)
+    if cached is not None:
+        return cached
+    if explicit is not None:
+        found = _executable(explicit)
+        if found is None:
+            raise FFmpegNotFound(
+                f"FFmpeg not found: VIDEOPIPE_FFMPEG is {explicit!r}, which is not an executable "
+                "file. Fix the path, or unset VIDEOPIPE_FFMPEG to use `ffmpeg` on PATH or the "
+                "binary of the `imageio-ffmpeg` package."
+            )
+    else:
+        found = shutil.which("ffmpeg") or _bundled_ffmpeg()
+    _ffmpeg_cache[key] = found
+    return found
+
+
+def _executable(candidate: str) -> str | None:
+    if os.sep in candidate or (os.altsep and os.altsep in candidate):
+        path = Path(candidate).expanduser()
+        return os.fspath(path) if path.is_file() and os.access(path, os.X_OK) else None
+    return shutil.which(candidate)
+
+
+def _bundled_ffmpeg() -> str:
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError, OSError) as exc:
+        raise FFmpegNotFound(
+            "FFmpeg not found: it is not on PATH, VIDEOPIPE_FFMPEG is not set, and the "
+            f"`imageio-ffmpeg` package has no usable binary ({exc}). Install one: "
+            "`pip install --force-reinstall imageio-ffmpeg`, or `apt-get install ffmpeg`, "
+            "or set VIDEOPIPE_FFMPEG to the path of an FFmpeg executable."
+        ) from exc
+
+
+# --- running FFmpeg -------------------------------------------------------------------------
+
+_ffmpeg_call_count = 0
+
+_STDERR_TAIL_LINES = 20
+
+
+def ffmpeg_calls() -> int:
+    """How many FFmpeg processes `run_ffmpeg` has started in this process, ever.
+
+    For tests: take the count before and after, to assert that some work did (or
+    did not) run FFmpeg, e.g. that a resumed pipeline skips its completed
+    `normalize` stage. It is a plain global counter, shared by every thread and
+    event loop.
+
+    Returns:
+        The number of FFmpeg runs started so far.
+    """
+    return _ffmpeg_call_count
+
+
+async def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    what: str,
+    path: StrPath | None = None,
+    ffmpeg: str | None = None,
+) -> None:
+    """Run FFmpeg with `args` as an async subprocess, and wait for it to finish.
+
+    `-nostdin -hide_banner -nostats -loglevel error` come first, so FFmpeg never reads
+    the terminal and its stderr holds only errors. If the calling task is
+    cancelled, FFmpeg is killed and reaped before the cancellation propagates.
+
+    Args:
+        args: The FFmpeg arguments, without the executable.
+        what: What the run does, for the error message, such as `"normalize talk.mp4"`.
+        path: The input file the run is about, recorded on the error.
+        ffmpeg: The FFmpeg executable; by default `find_ffmpeg()`.
+
+    Raises:
+        MediaError: FFmpeg exited with an error; the message ends with the last
+            lines of its stderr.
+        FFmpegNotFound: FFmpeg could not be started.
+    """
+    global _ffmpeg_call_count
+    executable = find_ffmpeg(ffmpeg)
+    command = [executable, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
+    command += map(str, args)
+    try:
+        # Shielded: a cancellation landing between the fork and the return would leave a
+        # process nobody kills. Cancellation is honoured at the first await after it.
+        with anyio.CancelScope(shield=True):
+            process = await anyio.open_process(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+    except OSError as exc:
+        raise FFmpegNotFound(
+            f"FFmpeg at {executable!r} could not be started ({exc}); set VIDEOPIPE_FFMPEG "
+            "to a working FFmpeg executable.",
+            path=path,
+        ) from exc
+    _ffmpeg_call_count += 1
+    tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+    try:
+        assert process.stderr is not None
+        pending = b""
+        # Drained as it comes, not at exit: a chatty FFmpeg would otherwise fill the
+        # pipe and block forever, and only the tail is kept, so memory stays bounded.
+        async for chunk in process.stderr:
+            *lines, pending = (pending + chunk).split(b"\n")
+            tail.extend(_decode_line(line) for line in lines if line.strip())
+            pending = pending[-4096:]
+        if pending.strip():
+            tail.append(_decode_line(pending))
+        returncode = await process.wait()
+    except BaseException:
+        with suppress(ProcessLookupError):
+            process.kill()
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await process.aclose()
+    if returncode != 0:
+        how = f"exit code {returncode}" if returncode > 0 else f"killed by signal {-returncode}"
+        details = "\n".join(tail) or "(FFmpeg printed nothing)"
+        raise MediaError(f"FFmpeg failed to {what} ({how}):\n{details}", path=path)
+
+
+def _decode_line(line: bytes) -> str:
+    return line.decode("utf-8", "replace").rstrip("\r")[:500]
+
+
+# --- normalize ------------------------------------------------------------------------------
+
+
+async def normalize(
+    src: StrPath,
+    video_out: StrPath,
+    audio_out: StrPath,
+    *,
+    height: int = 720,
+    fps: int = 30,
+    info: MediaInfo | None = None,
+    ffmpeg: str | None = None,
+) -> MediaInfo:
+    """Transcode `src` to a 720p/30 fps H.264 + AAC MP4 and a 16 kHz mono WAV, in one FFmpeg run.
+
+    The video keeps its aspect ratio, is never upscaled, and comes out with even
+    dimensions, square pixels, a constant frame rate and yuv420p; rotation
+    metadata (portrait phone videos) is applied to the pixels. The WAV is 16-bit
+    PCM, ready for speech recognition. A video without audio still normalizes:
+    then no WAV is written (and a stale one is removed).
+
+    Both files are written under temporary names and renamed once FFmpeg
+    succeeded, so a failed or cancelled run never leaves a complete-looking output.
+
+    Args:
+        src: The input video.
+        video_out: Where to write the MP4 (`processed/{id}/normalized.mp4`).
+        audio_out: Where to write the WAV (`processed/{id}/audio.wav`).
+        height: Largest shorter side of the output, in pixels.
+        fps: Output frame rate.
+        info: `probe(src)`, if already known; probed otherwise.
+        ffmpeg: The FFmpeg executable; by default `find_ffmpeg()`.
+
+    Returns:
+        The probe of the normalized MP4 (`has_audio` tells whether the WAV exists).
+
+    Raises:
+        InputNotFound: `src` does not exist.
+        EmptyInput: `src` is empty.
+        NotAVideo: `src` is not a video.
+        CorruptMedia: `src` is truncated or corrupt.
+        MediaError: FFmpeg failed; the message carries its stderr.
+    """
+    if info is None:
+        info = await probe(src)
+    video_out, audio_out = Path(video_out), Path(audio_out)
+    video_tmp = _temp_sibling(video_out)
+    audio_tmp = _temp_sibling(audio_out)
+    args = normalize_args(src, video_tmp, audio_tmp, info, height=height, fps=fps)
+    video_out.parent.mkdir(parents=True, exist_ok=True)
+    audio_out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        await run_ffmpeg(args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg)
+        result = await probe(video_tmp)
+        if info.has_audio:
+            os.replace(audio_tmp, audio_out)
+        else:
+            audio_out.unlink(missing_ok=True)
+        # The video last: its presence is what says "normalized".
+        os.replace(video_tmp, video_out)
+    finally:
+        video_tmp.unlink(missing_ok=True)
+        audio_tmp.unlink(missing_ok=True)
+    return replace(result, path=os.fspath(video_out))
+
+
+def normalize_args(
+    src: StrPath,
+    video_out: StrPath,
+    audio_out: StrPath,
+    info: MediaInfo,
+    *,
+    height: int = 720,
+    fps: int = 30,
+) -> list[str]:
+    """The FFmpeg arguments `normalize()` runs (after `-nostdin -hide_banner ...`).
+
+    Exposed so that benchmarks can time the very same command line bare.
+
+    Args:
+        src: The input video.
+        video_out: The MP4 to write.
+        audio_out: The WAV to write; unused when `info.has_audio` is false.
+        info: `probe(src)`.
+        height: Largest shorter side of the output, in pixels.
+        fps: Output frame rate.
+
+    Returns:
+        The arguments, without the FFmpeg executable.
+    """
+    width, out_height = target_size(info.width, info.height, height)
+    scale = f"scale={width}:{out_height},setsar=1"
+    # Dropping frames before scaling, or scaling before duplicating them, saves work.
+    rate = f"fps={fps}"
+    chain = [rate, scale] if info.fps > fps else [scale, rate]
+    video_filter = ",".join([*chain, "format=yuv420p"])
+    # `V` (capital) skips attached pictures: cover art is not the video.
+    args = ["-y", "-i", _ffmpeg_path(src), "-map", "0:V:0", "-vf", video_filter]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
+    if info.has_audio:
+        args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k"]
+    args += ["-movflags", "+faststart", "-f", "mp4", _ffmpeg_path(video_out)]
+    if info.has_audio:
+        args += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le"]
+        args += ["-f", "wav", _ffmpeg_path(audio_out)]
+    return args
+
+
+def _ffmpeg_path(path: StrPath) -> str:
+    # FFmpeg reads "-x.mp4" as an option and "a:b.mp4" as protocol "a"; an absolute
+    # path behind the `file:` protocol is always just a file.
+    return "file:" + os.fspath(Path(path).absolute())
+
+
+def _temp_sibling(path: Path) -> Path:
+    # Same directory, so the final rename is atomic; hidden, so nothing mistakes it
+    # for the real output.
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
