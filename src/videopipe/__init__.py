@@ -55,6 +55,7 @@ from ._exceptions import (
     StoreClosed,
     VideopipeError,
 )
+from ._imports import public as _public
 from ._inputs import video_id_for
 from ._models import (
     Batch,
@@ -83,7 +84,15 @@ from ._report import Report, VideoReport, load_report, write_report, write_repor
 from ._result import StageOutcome, VideoResult
 from ._search import search, search_blocking
 from ._settings import Settings
-from ._stage import Stage, StageContext, StageSkipped, VideoPaths
+from ._stage import (
+    LoadsOutput,
+    Marked,
+    Stage,
+    StageContext,
+    StageSkipped,
+    UploadsAudio,
+    VideoPaths,
+)
 from ._sync import run_blocking
 from ._worker import Worker
 from .providers._choose import default_provider
@@ -111,7 +120,9 @@ __all__ = [
     "ItemEstimate",
     "Job",
     "JobStatus",
+    "LoadsOutput",
     "MalformedResponse",
+    "Marked",
     "MediaError",
     "MissingDependency",
     "ModelFileError",
@@ -144,6 +155,7 @@ __all__ = [
     "Store",
     "StoreClosed",
     "TranscriptSegment",
+    "UploadsAudio",
     "Usage",
     "UsageSummary",
     "Video",
@@ -168,6 +180,9 @@ __all__ = [
     "write_report",
     "write_report_blocking",
 ]
+
+
+_public(globals(), __name__)
 
 
 def __getattr__(name: str) -> Any:

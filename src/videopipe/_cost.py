@@ -6,12 +6,14 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _media as media
 from ._exceptions import NotFound
 from ._inputs import video_id_for
 from ._models import StageStatus
+from ._stage import EMBEDDINGS, TRANSCRIBE, VISION, UploadsAudio
+from .providers._base import Priced
 
 if TYPE_CHECKING:
     from ._stage import Stage
@@ -100,17 +102,17 @@ class ItemEstimate:
     @property
     def transcription_requests(self) -> int:
         """Expected transcription requests (one per audio chunk of at most 25 MB)."""
-        return self.requests("transcribe")
+        return self.requests(TRANSCRIBE)
 
     @property
     def vision_calls(self) -> int:
         """Expected vision calls (one per unique frame)."""
-        return self.requests("vision")
+        return self.requests(VISION)
 
     @property
     def embedding_requests(self) -> int:
         """Expected embedding requests."""
-        return self.requests("embeddings")
+        return self.requests(EMBEDDINGS)
 
     @property
     def cost_usd(self) -> float:
@@ -186,18 +188,17 @@ class Estimate:
 
 
 def _cost(
-    provider: Any,
-    model: str | None,
+    provider: Provider,
+    model: str,
     *,
     audio_seconds: float = 0.0,
     input_tokens: int = 0,
     output_tokens: int = 0,
 ) -> float:
     """The provider's price for a call; 0 when it publishes none (a local server)."""
-    price_of = getattr(provider, "price", None)
-    if model is None or price_of is None:
+    if not isinstance(provider, Priced):
         return 0.0
-    price = price_of(model)
+    price = provider.price(_base_model(model))
     return float(
         price.cost(
             audio_seconds=audio_seconds, input_tokens=input_tokens, output_tokens=output_tokens
@@ -205,29 +206,29 @@ def _cost(
     )
 
 
-def _model(provider: Any, attribute: str) -> str | None:
-    value = getattr(provider, attribute, None)
-    return str(value).split("@", 1)[0] if value else None
+def _base_model(model: str) -> str:
+    """The model without shortened dimensions: `text-embedding-3-small@512` is priced as is."""
+    return model.split("@", 1)[0]
 
 
-def transcription_cost(provider: Any, audio_seconds: float) -> float:
+def transcription_cost(provider: Provider, audio_seconds: float) -> float:
     """The expected cost of transcribing `audio_seconds` of audio."""
-    return _cost(provider, _model(provider, "transcription_model"), audio_seconds=audio_seconds)
+    return _cost(provider, provider.transcription_model, audio_seconds=audio_seconds)
 
 
-def vision_cost(provider: Any, images: int) -> float:
+def vision_cost(provider: Provider, images: int) -> float:
     """The expected cost of captioning `images` low-detail frames."""
     return images * _cost(
         provider,
-        _model(provider, "vision_model"),
+        provider.vision_model,
         input_tokens=VISION_IMAGE_TOKENS + VISION_PROMPT_TOKENS,
         output_tokens=VISION_OUTPUT_TOKENS,
     )
 
 
-def embedding_cost(provider: Any, tokens: int) -> float:
+def embedding_cost(provider: Provider, tokens: int) -> float:
     """The expected cost of embedding `tokens` tokens of text."""
-    return _cost(provider, _model(provider, "embedding_model"), input_tokens=tokens)
+    return _cost(provider, provider.embedding_model, input_tokens=tokens)
 
 
 def text_tokens(texts: Iterable[str]) -> int:
@@ -308,50 +309,52 @@ async def _estimate_one(
 
     stages: dict[str, StageEstimate] = {}
     segments = 0
-    if "transcribe" in by_name:
-        stage = by_name["transcribe"]
-        model = _model(provider, "transcription_model")
-        if completed("transcribe"):
-            stages["transcribe"] = StageEstimate("transcribe", model, completed=True)
+    if TRANSCRIBE in by_name:
+        stage = by_name[TRANSCRIBE]
+        model = _base_model(provider.transcription_model) if provider else None
+        if completed(TRANSCRIBE):
+            stages[TRANSCRIBE] = StageEstimate(TRANSCRIBE, model, completed=True)
         elif provider is not None and info.has_audio:
             requests, seconds = transcription_chunks(
                 duration,
-                max_bytes=getattr(stage, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES),
-                overlap=getattr(stage, "overlap", 1.0),
+                max_bytes=stage.max_upload_bytes
+                if isinstance(stage, UploadsAudio)
+                else DEFAULT_MAX_UPLOAD_BYTES,
+                overlap=stage.overlap if isinstance(stage, UploadsAudio) else 1.0,
             )
-            stages["transcribe"] = StageEstimate(
-                "transcribe", model, requests, transcription_cost(provider, seconds)
+            stages[TRANSCRIBE] = StageEstimate(
+                TRANSCRIBE, model, requests, transcription_cost(provider, seconds)
             )
         else:
-            stages["transcribe"] = StageEstimate("transcribe", model)
+            stages[TRANSCRIBE] = StageEstimate(TRANSCRIBE, model)
         if info.has_audio and provider is not None:
             segments = math.ceil(duration / SECONDS_PER_SEGMENT)
     captions = 0
-    if "vision" in by_name:
-        model = _model(provider, "vision_model")
-        if completed("vision"):
-            stages["vision"] = StageEstimate("vision", model, completed=True)
+    if VISION in by_name:
+        model = _base_model(provider.vision_model) if provider else None
+        if completed(VISION):
+            stages[VISION] = StageEstimate(VISION, model, completed=True)
         elif provider is not None:
-            stages["vision"] = StageEstimate("vision", model, frames, vision_cost(provider, frames))
+            stages[VISION] = StageEstimate(VISION, model, frames, vision_cost(provider, frames))
         else:
-            stages["vision"] = StageEstimate("vision", model)
+            stages[VISION] = StageEstimate(VISION, model)
         captions = frames if provider is not None else 0
-    if "embeddings" in by_name:
-        model = _model(provider, "embedding_model")
+    if EMBEDDINGS in by_name:
+        model = _base_model(provider.embedding_model) if provider else None
         texts = segments + captions
-        if completed("embeddings"):
-            stages["embeddings"] = StageEstimate("embeddings", model, completed=True)
+        if completed(EMBEDDINGS):
+            stages[EMBEDDINGS] = StageEstimate(EMBEDDINGS, model, completed=True)
         elif provider is not None and texts:
             tokens = round(duration * WORDS_PER_SECOND * TOKENS_PER_WORD) if segments else 0
             tokens += captions * CAPTION_TOKENS
-            stages["embeddings"] = StageEstimate(
-                "embeddings",
+            stages[EMBEDDINGS] = StageEstimate(
+                EMBEDDINGS,
                 model,
                 math.ceil(texts / EMBED_INPUTS_PER_REQUEST),
                 embedding_cost(provider, tokens),
             )
         else:
-            stages["embeddings"] = StageEstimate("embeddings", model)
+            stages[EMBEDDINGS] = StageEstimate(EMBEDDINGS, model)
     return ItemEstimate(
         source=name,
         video_id=video_id,

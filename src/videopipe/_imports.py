@@ -1,13 +1,31 @@
-"""Lazy imports of optional dependencies, failing with the `pip install` line that fixes them."""
+"""Imports and exports: lazy optional dependencies, and public names' home namespace.
+
+An optional dependency that is missing fails with the `pip install` line that
+fixes it; a public name shows under the namespace users import it from.
+"""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from types import ModuleType
+from typing import Any
 
 from ._exceptions import MissingDependency
 
-__all__ = ["require"]
+__all__ = ["public", "require"]
+
+
+def public(namespace: dict[str, Any], module: str) -> None:
+    """Show the classes and functions of `namespace["__all__"]` as `module.Name`.
+
+    So reprs, tracebacks and the API reference say `videopipe.NotFound`, not
+    `videopipe._exceptions.NotFound` (as httpx does for its names).
+    """
+    for name in namespace["__all__"]:
+        value = namespace[name]
+        if isinstance(value, type) or inspect.isfunction(value):
+            value.__module__ = module
 
 
 def require(module: str, *, package: str, extra: str, feature: str) -> ModuleType:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -17,22 +17,18 @@ from ._budget import Budget
 from ._cost import Estimate, estimate
 from ._exceptions import (
     ConfigurationError,
-    MediaError,
     NotFound,
-    StageError,
 )
+from ._executor import execute
+from ._graph import order_stages
 from ._inputs import check_input, video_id_for
 from ._models import (
-    StageRun,
-    StageStatus,
     Video,
-    VideoStatus,
-    utcnow,
     validate_id,
 )
-from ._result import StageOutcome, VideoResult
+from ._result import VideoResult
 from ._settings import Settings
-from ._stage import Stage, StageContext, StageSkipped, VideoPaths
+from ._stage import Stage, VideoPaths
 from ._sync import run_blocking
 from .providers._choose import default_provider
 from .stages import default_stages
@@ -44,49 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["Pipeline"]
 
 logger = logging.getLogger("videopipe.pipeline")
-
-
-_MARKERS = {
-    "normalize": "NORMALIZED",
-    "transcribe": "TRANSCRIBED",
-    "scenes": "SCENES",
-    "frames": "FRAMES",
-    "vision": "VISION",
-    "embeddings": "EMBEDDINGS",
-}
-
-
-def _check_graph(stages: Sequence[Stage]) -> list[Stage]:
-    names = [s.name for s in stages]
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ConfigurationError(f"two stages are named {name!r}: stage names must be unique")
-        seen.add(name)
-    by_name = {s.name: s for s in stages}
-    for stage in stages:
-        for need in stage.requires:
-            if need not in by_name:
-                raise ConfigurationError(
-                    f"stage {stage.name!r} requires {need!r}, which is not in the pipeline "
-                    f"(stages: {', '.join(names)})"
-                )
-    # Kahn's algorithm: a topological order, or the cycle's members.
-    order: list[Stage] = []
-    indegree = {s.name: len(set(s.requires)) for s in stages}
-    ready = [s for s in stages if indegree[s.name] == 0]
-    while ready:
-        stage = ready.pop(0)
-        order.append(stage)
-        for other in stages:
-            if stage.name in other.requires:
-                indegree[other.name] -= 1
-                if indegree[other.name] == 0:
-                    ready.append(other)
-    if len(order) != len(stages):
-        cycle = sorted(n for n, d in indegree.items() if d > 0)
-        raise ConfigurationError(f"the stages' requirements form a cycle among: {', '.join(cycle)}")
-    return order
 
 
 class Pipeline:
@@ -135,7 +88,7 @@ class Pipeline:
         budget_usd: float | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
-        self.stages: tuple[Stage, ...] = tuple(_check_graph(list(stages)))
+        self.stages: tuple[Stage, ...] = tuple(order_stages(list(stages)))
         self.store = store
         self.provider = provider
         self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
@@ -325,7 +278,7 @@ class Pipeline:
         """
         started = time.perf_counter()
         video = await self.register(source, video_id=video_id)
-        return await _Run(self, video, force, job_id, started).execute()
+        return await execute(self, video, force=force, job_id=job_id, started=started)
 
     def run_blocking(
         self,
@@ -361,234 +314,3 @@ class Pipeline:
             return await self.run(source)
 
         return await process_batch(sources, one, concurrency=concurrency, **options)
-
-
-class _Run:
-    """One execution of a pipeline for one video."""
-
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        video: Video,
-        force: bool | Iterable[str],
-        job_id: str | None,
-        started: float,
-    ) -> None:
-        self.p = pipeline
-        self.video = video
-        self.job_id = job_id
-        self.started = started
-        self.paths = pipeline.paths(video.id)
-        self.outputs: dict[str, Any] = {}
-        self.outcomes: dict[str, StageOutcome] = {}
-        self.errors: dict[str, BaseException] = {}
-        self.blocked: set[str] = set()
-        self.done = {s.name: anyio.Event() for s in pipeline.stages}
-        names = {s.name for s in pipeline.stages}
-        if force is True:
-            self.forced = set(names)
-        elif force is False:
-            self.forced = set()
-        else:
-            self.forced = set(force)
-            unknown = self.forced - names
-            if unknown:
-                raise ConfigurationError(
-                    f"force names unknown stages: {', '.join(sorted(unknown))}"
-                )
-        self.log = logging.LoggerAdapter(logger, {"video_id": video.id})
-
-    async def execute(self) -> VideoResult:
-        store = self.p.store
-        runs = await store.get_stage_runs(self.video.id)
-        # A stage is redone when forced, not complete, or when a stage it needs is redone.
-        redo: set[str] = set()
-        for stage in self.p.stages:  # topological order
-            complete = runs.get(stage.name)
-            if (
-                stage.name in self.forced
-                or complete is None
-                or complete.status not in (StageStatus.DONE, StageStatus.SKIPPED)
-                or any(need in redo for need in stage.requires)
-            ):
-                redo.add(stage.name)
-        if redo:
-            await store.set_video_status(self.video.id, VideoStatus.PROCESSING)
-        async with anyio.create_task_group() as tg:
-            for stage in self.p.stages:
-                tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
-        failed = [name for name in (s.name for s in self.p.stages) if name in self.errors]
-        elapsed = time.perf_counter() - self.started
-        if failed:
-            first = failed[0]
-            cause = self.errors[first]
-            message = f"stage {first!r} failed for video {self.video.id}: {_describe(cause)}"
-            await store.set_video_status(self.video.id, VideoStatus.FAILED, error=message)
-            self.log.error("FAILED: video %s in %.2fs: %s", self.video.id, elapsed, message)
-        else:
-            await store.set_video_status(self.video.id, VideoStatus.READY)
-            self.log.info("READY: video %s in %.2fs", self.video.id, elapsed)
-        result = VideoResult(
-            video=await store.get_video(self.video.id),
-            stages={
-                s.name: self.outcomes[s.name] for s in self.p.stages if s.name in self.outcomes
-            },
-            usage=await store.usage_summary(video_id=self.video.id),
-            duration_sec=elapsed,
-        )
-        if failed:
-            error = StageError(message, stage=failed[0], item_key=self.video.id, result=result)
-            raise error from self.errors[failed[0]]
-        return result
-
-    def _context(self, stage: Stage) -> StageContext:
-        return StageContext(
-            stage=stage.name,
-            video=self.video,
-            store=self.p.store,
-            provider=self.p.provider,
-            settings=self.p.settings,
-            paths=self.paths,
-            inputs={need: self.outputs.get(need) for need in stage.requires},
-            log=logging.LoggerAdapter(logger, {"video_id": self.video.id, "stage": stage.name}),
-            job_id=self.job_id,
-            budget=self.p.budget,
-        )
-
-    async def _stage(self, stage: Stage, redo: bool, previous: StageRun | None) -> None:
-        try:
-            for need in stage.requires:
-                await self.done[need].wait()
-            blocked = [n for n in stage.requires if n in self.errors or n in self.blocked]
-            if blocked:
-                self.outcomes[stage.name] = StageOutcome(
-                    StageStatus.FAILED, error=f"not run: {', '.join(blocked)} failed"
-                )
-                self.blocked.add(stage.name)
-                return
-            if redo:
-                await self._run_stage(stage, previous)
-            else:
-                await self._resume_stage(stage, previous)
-        finally:
-            self.done[stage.name].set()
-
-    async def _resume_stage(self, stage: Stage, previous: StageRun | None) -> None:
-        assert previous is not None
-        ctx = self._context(stage)
-        load: Callable[[StageContext], Awaitable[Any]] | None = getattr(stage, "load", None)
-        if previous.status is StageStatus.SKIPPED:
-            output = None
-        elif load is not None:
-            output = await load(ctx)
-        else:
-            output = previous.detail
-        self.outputs[stage.name] = output
-        self.outcomes[stage.name] = StageOutcome(
-            previous.status,
-            resumed=True,
-            duration_sec=previous.duration_sec or 0.0,
-            detail=previous.detail,
-        )
-
-    async def _run_stage(self, stage: Stage, previous: StageRun | None) -> None:
-        store = self.p.store
-        ctx = self._context(stage)
-        attempt = 1 if previous is None else previous.attempt + 1
-        run = StageRun(
-            video_id=self.video.id, stage=stage.name, status=StageStatus.RUNNING, attempt=attempt
-        )
-        await store.record_stage_run(run)
-        t0 = time.perf_counter()
-        try:
-            output = await stage.run(ctx)
-        except StageSkipped as skip:
-            took = time.perf_counter() - t0
-            detail = {"skipped": skip.reason}
-            await store.record_stage_run(
-                run.model_copy(
-                    update={
-                        "status": StageStatus.SKIPPED,
-                        "finished_at": utcnow(),
-                        "duration_sec": took,
-                        "detail": detail,
-                    }
-                )
-            )
-            ctx.log.info("%s skipped for video %s: %s", stage.name, self.video.id, skip.reason)
-            self.outputs[stage.name] = None
-            self.outcomes[stage.name] = StageOutcome(StageStatus.SKIPPED, False, took, detail)
-            return
-        except Exception as exc:
-            took = time.perf_counter() - t0
-            self.errors[stage.name] = exc
-            await store.record_stage_run(
-                run.model_copy(
-                    update={
-                        "status": StageStatus.FAILED,
-                        "finished_at": utcnow(),
-                        "duration_sec": took,
-                        "error": _describe(exc),
-                    }
-                )
-            )
-            ctx.log.warning("stage %s failed for video %s: %s", stage.name, self.video.id, exc)
-            self.outcomes[stage.name] = StageOutcome(
-                StageStatus.FAILED, False, took, error=_describe(exc)
-            )
-            return
-        except BaseException:
-            # Cancelled mid-stage: say so in the store, then let the cancellation go on.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await store.record_stage_run(
-                    run.model_copy(
-                        update={
-                            "status": StageStatus.FAILED,
-                            "finished_at": utcnow(),
-                            "duration_sec": time.perf_counter() - t0,
-                            "error": "cancelled",
-                        }
-                    )
-                )
-            raise
-        took = time.perf_counter() - t0
-        if ctx.video is not self.video:
-            self.video = ctx.video
-        detail = output if isinstance(output, dict) and _jsonable(output) else _summary(output)
-        await store.record_stage_run(
-            run.model_copy(
-                update={
-                    "status": StageStatus.DONE,
-                    "finished_at": utcnow(),
-                    "duration_sec": took,
-                    "detail": detail,
-                }
-            )
-        )
-        marker = getattr(stage, "marker", None) or _MARKERS.get(stage.name, stage.name.upper())
-        ctx.log.info("%s: video %s in %.2fs", marker, self.video.id, took)
-        self.outputs[stage.name] = output
-        self.outcomes[stage.name] = StageOutcome(StageStatus.DONE, False, took, detail)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, MediaError):
-        return text
-    return f"{type(exc).__name__}: {text}"
-
-
-def _jsonable(value: object) -> bool:
-    import json
-
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _summary(output: object) -> dict[str, Any]:
-    if isinstance(output, list | tuple):
-        return {"count": len(output)}
-    return {}

@@ -47,7 +47,7 @@ from ._render import (
     thumbnail_uri,
     time_span,
 )
-from ._stage import DEFAULT_STAGE_NAMES
+from ._stage import DEFAULT_STAGE_NAMES, SCENES, TRANSCRIBE, VISION
 from ._sync import run_blocking
 from .storage import open_store
 
@@ -426,7 +426,7 @@ def header_html(video: Video) -> str:
 
 def _storyboard_html(data: VideoReport, tiles: Sequence[_Tile], *, excerpt: bool) -> str:
     if not tiles:
-        why = _stage_note(data, "scenes") or "no scenes were detected"
+        why = _stage_note(data, SCENES) or "no scenes were detected"
         return _note(f"No storyboard: {why}.")
     shown = tiles[:_EXCERPT_SCENES] if excerpt else tiles
     cards = []
@@ -462,7 +462,7 @@ def _storyboard_html(data: VideoReport, tiles: Sequence[_Tile], *, excerpt: bool
 
 def _transcript_html(data: VideoReport, *, excerpt: bool) -> str:
     if not data.segments:
-        why = _stage_note(data, "transcribe") or "nothing was said"
+        why = _stage_note(data, TRANSCRIBE) or "nothing was said"
         return _note(f"No transcript: {why}.")
     shown = data.segments[:_EXCERPT_SEGMENTS] if excerpt else data.segments
     rows = "\n".join(
@@ -481,7 +481,7 @@ def _transcript_html(data: VideoReport, *, excerpt: bool) -> str:
 
 def _captions_html(data: VideoReport, *, excerpt: bool) -> str:
     if not data.captions:
-        why = _stage_note(data, "vision") or "no frame was captioned"
+        why = _stage_note(data, VISION) or "no frame was captioned"
         return _note(f"No captions: {why}.")
     frame_idx = {f.id: f.idx for f in data.frames}
     shown = data.captions[:_EXCERPT_SCENES] if excerpt else data.captions
@@ -663,7 +663,7 @@ def _contact_sheet(data: VideoReport, *, columns: int, max_tiles: int) -> Image.
         title += f" (showing {len(tiles)}, evenly spread)"
     draw.text((_TILE_PAD, 10), _ascii(title), fill=_LABEL_FG, font=font)
     if not tiles:
-        why = _stage_note(data, "scenes") or "no scenes were detected"
+        why = _stage_note(data, SCENES) or "no scenes were detected"
         box = (_TILE_PAD, _SHEET_HEADER, _TILE_PAD + tw, _SHEET_HEADER + th)
         draw.rectangle(box, fill=_TILE_BG)
         draw.text((_TILE_PAD + 8, _SHEET_HEADER + 8), "no storyboard", fill=_LABEL_FG, font=small)

@@ -75,13 +75,16 @@ class Settings(BaseSettings):
     vision_max_concurrent: int = Field(
         default=5, ge=1, description="Most vision calls in flight at once, across the process."
     )
-    provider: Literal["auto", "openai", "local", "none"] = Field(
+    provider: str = Field(
         default="auto",
         validation_alias=AliasChoices("VIDEOPIPE_PROVIDER", "provider"),
+        pattern=r"^[a-z][a-z0-9_.-]*$",
         description=(
-            "The AI provider: `openai`, `local`, `none` (skip the AI stages), or `auto` "
+            "The AI provider: `openai`, `local`, `none` (skip the AI stages), `auto` "
             "(OpenAI with a key or base URL, else the local models when the `local` extra "
-            "is installed, else none)."
+            "is installed, else none), or the name of a registered provider "
+            "(`videopipe.providers.register_provider`, or the `videopipe.providers` entry "
+            "point group)."
         ),
     )
     whisper_model: Path | None = Field(

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ._models import Usage, Video, utcnow
 from ._settings import Settings
@@ -20,13 +20,17 @@ __all__ = [
     "DEFAULT_STAGE_NAMES",
     "EMBEDDINGS",
     "FRAMES",
+    "MARKERS",
     "NORMALIZE",
     "SCENES",
     "TRANSCRIBE",
     "VISION",
+    "LoadsOutput",
+    "Marked",
     "Stage",
     "StageContext",
     "StageSkipped",
+    "UploadsAudio",
     "VideoPaths",
 ]
 
@@ -38,6 +42,16 @@ VISION = "vision"
 EMBEDDINGS = "embeddings"
 DEFAULT_STAGE_NAMES = (NORMALIZE, TRANSCRIBE, SCENES, FRAMES, VISION, EMBEDDINGS)
 """The default pipeline's stages, in the order they are shown."""
+
+MARKERS = {
+    NORMALIZE: "NORMALIZED",
+    TRANSCRIBE: "TRANSCRIBED",
+    SCENES: "SCENES",
+    FRAMES: "FRAMES",
+    VISION: "VISION",
+    EMBEDDINGS: "EMBEDDINGS",
+}
+"""The log markers of seed `003` for the stages of these names, whoever implements them."""
 
 
 class Stage(Protocol):
@@ -82,6 +96,53 @@ class Stage(Protocol):
     async def run(self, ctx: StageContext) -> Any:
         """Do the stage's work for `ctx.video`; the return value is the stage's output."""
         ...
+
+
+@runtime_checkable
+class LoadsOutput(Protocol):
+    """**Protocol:** a stage that rebuilds its output from the store on a re-run.
+
+    When a stage is already complete, the pipeline does not run it again; a
+    stage with `load` gives the stages after it the same output as a fresh
+    run would (for example the `Frame` records). Without `load`, a completed
+    stage's output on a re-run is the JSON `detail` its run recorded.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    async def load(self, ctx: StageContext) -> Any:
+        """The output of the completed stage for `ctx.video`, read back from the store."""
+        ...
+
+
+@runtime_checkable
+class Marked(Protocol):
+    """**Protocol:** a stage that names the log marker of its completion.
+
+    Without `marker`, a stage named as a default one logs that stage's marker
+    (`NORMALIZED`, `TRANSCRIBED`, `SCENES`, `FRAMES`, `VISION`, `EMBEDDINGS`:
+    `MARKERS`), and any other stage its name in capitals.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    marker: str
+
+
+@runtime_checkable
+class UploadsAudio(Protocol):
+    """**Protocol:** a transcription stage that sends audio in chunks, for cost estimates.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    max_upload_bytes: int
+    """The largest audio file sent in one request."""
+    overlap: float
+    """Seconds shared by consecutive chunks."""
 
 
 class StageSkipped(Exception):

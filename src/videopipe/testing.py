@@ -67,6 +67,8 @@ class FakeProvider:
     """
 
     name = "fake"
+    transcription_model = "fake-whisper"
+    vision_model = "fake-vision"
 
     def __init__(
         self,
@@ -119,7 +121,7 @@ class FakeProvider:
             )
             for i in range(count)
         ]
-        usage = CallUsage(provider=self.name, model="fake-whisper", audio_seconds=seconds)
+        usage = CallUsage(provider=self.name, model=self.transcription_model, audio_seconds=seconds)
         return Transcript(
             segments=segments, language=language or "en", duration_sec=seconds, usage=usage
         )
@@ -136,7 +138,7 @@ class FakeProvider:
             entities=[f"object-{tag[:4]}"],
             on_screen_text=f"TEXT {tag.upper()}",
         )
-        usage = CallUsage(provider=self.name, model="fake-vision", images=1, input_tokens=85)
+        usage = CallUsage(provider=self.name, model=self.vision_model, images=1, input_tokens=85)
         return Captioned(analysis=analysis, usage=usage)
 
     async def embed(self, texts: Sequence[str]) -> Embedded:

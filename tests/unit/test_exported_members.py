@@ -32,6 +32,19 @@ def test_all_is_sorted_and_complete(name: str) -> None:
     assert ours <= set(exported), ours - set(exported)
 
 
+@pytest.mark.parametrize("name", ["videopipe", "videopipe.providers", "videopipe.stages"])
+def test_public_names_show_under_their_namespace(name: str) -> None:
+    """`videopipe.NotFound` in reprs, tracebacks and the docs, not `videopipe._exceptions...`."""
+    module = importlib.import_module(name)
+    shown = {
+        member: getattr(module, member).__module__
+        for member in module.__all__
+        if inspect.isclass(getattr(module, member)) or inspect.isfunction(getattr(module, member))
+    }
+    assert shown
+    assert {m: where for m, where in shown.items() if where != name} == {}
+
+
 def test_version_comes_from_the_installed_metadata() -> None:
     """`__version__` is read lazily from the package metadata, not hard-coded in two places."""
     from importlib.metadata import version

@@ -249,6 +249,22 @@ async def test_log_markers_name_the_video_and_the_duration(
     assert any(r.getMessage().startswith("FAILED: video ") for r in caplog.records)
 
 
+async def test_a_stage_can_name_its_own_log_marker(
+    video_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stage with `marker` (the `Marked` protocol) logs it; others log their name in capitals."""
+
+    class Words(Recorder):
+        marker = "WORDS_COUNTED"
+
+    caplog.set_level(logging.INFO, logger="videopipe")
+    result = await make([Words("words"), Recorder("extra")]).run(video_file)
+    messages = [r.getMessage() for r in caplog.records]
+    assert isinstance(Words("words"), vp.Marked)
+    assert any(m.startswith(f"WORDS_COUNTED: video {result.video_id} in ") for m in messages)
+    assert any(m.startswith(f"EXTRA: video {result.video_id} in ") for m in messages)
+
+
 async def test_video_ids_come_from_content(tmp_path: Path) -> None:
     one = tmp_path / "one.mp4"
     same = tmp_path / "copy.mp4"

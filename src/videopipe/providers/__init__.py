@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from .._imports import public as _public
 from ._base import (
     CallUsage,
     Captioned,
     Embedded,
     FrameAnalysis,
+    Price,
+    Priced,
     Provider,
     Transcript,
     TranscriptPiece,
 )
+from ._choose import ProviderFactory, register_provider
 from ._local import LOCAL_MODEL_FILES, LocalProvider, ModelFile
-from ._openai import PRICES, OpenAIProvider, Price
+from ._openai import PRICES, OpenAIProvider
 
 __all__ = [
     "LOCAL_MODEL_FILES",
@@ -25,7 +29,12 @@ __all__ = [
     "ModelFile",
     "OpenAIProvider",
     "Price",
+    "Priced",
     "Provider",
+    "ProviderFactory",
     "Transcript",
     "TranscriptPiece",
+    "register_provider",
 ]
+
+_public(globals(), __name__)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +14,8 @@ __all__ = [
     "Captioned",
     "Embedded",
     "FrameAnalysis",
+    "Price",
+    "Priced",
     "Provider",
     "Transcript",
     "TranscriptPiece",
@@ -88,6 +91,25 @@ class Embedded(BaseModel):
     usage: CallUsage
 
 
+@dataclass(frozen=True, slots=True)
+class Price:
+    """What a model costs, in US dollars."""
+
+    per_audio_minute: float = 0.0
+    per_million_input_tokens: float = 0.0
+    per_million_output_tokens: float = 0.0
+
+    def cost(
+        self, *, audio_seconds: float = 0, input_tokens: int = 0, output_tokens: int = 0
+    ) -> float:
+        """The estimated cost of a call."""
+        return (
+            audio_seconds / 60 * self.per_audio_minute
+            + input_tokens / 1e6 * self.per_million_input_tokens
+            + output_tokens / 1e6 * self.per_million_output_tokens
+        )
+
+
 class Provider(Protocol):
     """**Protocol:** the AI calls of the transcribe, vision and embeddings stages.
 
@@ -100,6 +122,16 @@ class Provider(Protocol):
     @property
     def name(self) -> str:
         """A short name for usage rows, such as `"openai"`."""
+        ...
+
+    @property
+    def transcription_model(self) -> str:
+        """The model `transcribe` uses; recorded with its usage."""
+        ...
+
+    @property
+    def vision_model(self) -> str:
+        """The model `caption` uses; part of the caption cache's key."""
         ...
 
     @property
@@ -129,4 +161,20 @@ class Provider(Protocol):
         Note:
             Added in 0.1.0.
         """
+        ...
+
+
+@runtime_checkable
+class Priced(Protocol):
+    """**Protocol:** a provider that publishes what its models cost.
+
+    Estimates and budgets use it; a provider without prices (a local model, a
+    self-hosted server) costs nothing.
+
+    Note:
+        Added in 0.1.0.
+    """
+
+    def price(self, model: str) -> Price:
+        """The price of `model`."""
         ...

@@ -7,7 +7,6 @@ import json
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -26,7 +25,7 @@ from .._exceptions import (
 )
 from .._imports import require
 from .._observability import METRICS
-from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
+from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Price, Transcript, TranscriptPiece
 
 if TYPE_CHECKING:
     import openai
@@ -34,25 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["PRICES", "OpenAIProvider", "Price"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """What a model costs, in US dollars."""
-
-    per_audio_minute: float = 0.0
-    per_million_input_tokens: float = 0.0
-    per_million_output_tokens: float = 0.0
-
-    def cost(
-        self, *, audio_seconds: float = 0, input_tokens: int = 0, output_tokens: int = 0
-    ) -> float:
-        """The estimated cost of a call."""
-        return (
-            audio_seconds / 60 * self.per_audio_minute
-            + input_tokens / 1e6 * self.per_million_input_tokens
-            + output_tokens / 1e6 * self.per_million_output_tokens
-        )
 
 
 PRICES: Mapping[str, Price] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._imports import public as _public
 from ._ai import Caption, Embed, Transcribe, split_wav
 from ._local import DetectScenes, ExtractFrames, Normalize
 
@@ -25,3 +26,6 @@ __all__ = [
 def default_stages() -> list[Stage]:
     """New instances of the six default stages, in pipeline order."""
     return [Normalize(), Transcribe(), DetectScenes(), ExtractFrames(), Caption(), Embed()]
+
+
+_public(globals(), __name__)

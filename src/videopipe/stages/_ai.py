@@ -30,7 +30,14 @@ from .._models import (
     text_hash,
 )
 from .._observability import METRICS
-from .._stage import StageContext
+from .._stage import (
+    EMBEDDINGS,
+    FRAMES,
+    NORMALIZE,
+    TRANSCRIBE,
+    VISION,
+    StageContext,
+)
 from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
 from ..providers._choose import NO_PROVIDER_HINT
 
@@ -197,8 +204,8 @@ class Transcribe:
         Added in 0.1.0.
     """
 
-    name = "transcribe"
-    requires = ("normalize",)
+    name = TRANSCRIBE
+    requires = (NORMALIZE,)
 
     def __init__(
         self,
@@ -329,8 +336,8 @@ class Caption:
         Added in 0.1.0.
     """
 
-    name = "vision"
-    requires = ("frames",)
+    name = VISION
+    requires = (FRAMES,)
 
     def __init__(self, *, prompt: str | None = None, retry: RetryPolicy | None = None) -> None:
         self.prompt = prompt
@@ -339,9 +346,9 @@ class Caption:
     async def run(self, ctx: StageContext) -> list[FrameCaption]:
         """Caption the video's unique frames and store the captions."""
         provider = _provider(ctx)
-        frames: list[Frame] = ctx.inputs["frames"] or []
+        frames: list[Frame] = ctx.inputs[FRAMES] or []
         unique = [f for f in frames if f.duplicate_of is None]
-        model = getattr(provider, "vision_model", provider.name)
+        model = provider.vision_model
         keys = {f.id: caption_cache_key(f.phash, self.prompt, model) for f in unique}
         cached = await ctx.store.get_cached(keys.values())
         to_send = [f for f in unique if keys[f.id] not in cached]
@@ -437,8 +444,8 @@ class Embed:
         Added in 0.1.0.
     """
 
-    name = "embeddings"
-    requires = ("transcribe", "vision")
+    name = EMBEDDINGS
+    requires = (TRANSCRIBE, VISION)
 
     def __init__(self, *, retry: RetryPolicy | None = None) -> None:
         self.retry = retry or RetryPolicy()

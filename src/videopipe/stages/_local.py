@@ -8,7 +8,7 @@ import anyio.to_thread
 
 from .. import _media as media
 from .._models import Frame, Scene, frame_id, scene_id
-from .._stage import StageContext
+from .._stage import FRAMES, NORMALIZE, SCENES, StageContext
 
 __all__ = ["DetectScenes", "ExtractFrames", "Normalize"]
 
@@ -33,7 +33,7 @@ class Normalize:
         Added in 0.1.0.
     """
 
-    name = "normalize"
+    name = NORMALIZE
     requires: tuple[str, ...] = ()
 
     def __init__(self, *, height: int = 720, fps: int = 30) -> None:
@@ -74,8 +74,8 @@ class DetectScenes:
         Added in 0.1.0.
     """
 
-    name = "scenes"
-    requires = ("normalize",)
+    name = SCENES
+    requires = (NORMALIZE,)
 
     async def run(self, ctx: StageContext) -> list[Scene]:
         """Detect and store the scenes of the normalized video."""
@@ -107,8 +107,8 @@ class ExtractFrames:
         Added in 0.1.0.
     """
 
-    name = "frames"
-    requires = ("scenes",)
+    name = FRAMES
+    requires = (SCENES,)
 
     def __init__(self, *, position: float = 0.5, max_distance: int = 6) -> None:
         if not 0.0 <= position <= 1.0:
@@ -118,7 +118,7 @@ class ExtractFrames:
 
     async def run(self, ctx: StageContext) -> list[Frame]:
         """Extract, hash and store the frames of the video's scenes."""
-        scenes: list[Scene] = ctx.inputs["scenes"]
+        scenes: list[Scene] = ctx.inputs[SCENES]
         times = [s.t_start + self.position * (s.t_end - s.t_start) for s in scenes]
         paths = [ctx.paths.frame(s.idx) for s in scenes]
         await media.extract_frames(_normalized_path(ctx), times, paths)
