@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._exceptions import ConfigurationError
-from ._models import (
+from .._exceptions import ConfigurationError
+from .._models import (
     Frame,
     FrameCaption,
     Scene,
@@ -34,7 +34,7 @@ from ._models import (
     Video,
     validate_id,
 )
-from ._render import (
+from .._render import (
     CELL,
     CSS,
     LOCAL_CAPTION_NOTE,
@@ -47,14 +47,14 @@ from ._render import (
     thumbnail_uri,
     time_span,
 )
-from ._stage import DEFAULT_STAGE_NAMES
-from ._sync import run_blocking
-from .storage import open_store
+from .._stage import DEFAULT_STAGE_NAMES
+from .._sync import run_blocking
+from ..storage import open_store
 
 if TYPE_CHECKING:
     from PIL import Image, ImageFont
 
-    from .storage import Store
+    from ..storage import Store
 
 __all__ = [
     "LOCAL_CAPTION_NOTE",
