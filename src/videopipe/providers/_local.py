@@ -161,11 +161,8 @@ def verify_model_file(model: ModelFile) -> Path:
     with _verify_lock:
         digest = _verified.get(key)
         if digest is None:
-            sha = hashlib.sha256()
             with path.open("rb") as file:
-                while chunk := file.read(1 << 20):
-                    sha.update(chunk)
-            digest = sha.hexdigest()
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
             if digest == model.sha256:
                 _verified[key] = digest
     if digest != model.sha256:
