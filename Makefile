@@ -1,5 +1,7 @@
 # The two commands of the README: `make demo` and `make test`.
 # Both create .venv when it is missing; nothing has to be installed by hand.
+# `make matrix` repeats the suite on every other claimed Python and at the lowest allowed
+# dependency versions (scripts/test-matrix.sh); .ci/run runs it after `make test`.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +9,7 @@ BIN     = $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: demo test install-dev system-deps lint typecheck pytest docs bench clean
+.PHONY: demo test install-dev system-deps lint typecheck pytest docs bench clean matrix lowest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,14 @@ $(BIN)/python:
 # Reinstall only when the dependency list changes.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	bash scripts/install-pgserver.sh $(BIN)/python
+	touch $@
+
+# The lowest versions pyproject.toml allows for the direct dependencies.
+$(VENV)/.installed-lowest: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --resolution lowest-direct -e '.[dev]'
+	bash scripts/install-pgserver.sh $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
@@ -47,8 +57,16 @@ docs: install-dev
 
 test: lint typecheck pytest docs
 
+matrix: system-deps
+	bash scripts/test-matrix.sh
+
+# The suite and the quickstart at the lowest allowed versions, in its own VENV.
+lowest: $(VENV)/.installed-lowest system-deps
+	$(BIN)/python examples/quickstart.py
+	$(BIN)/python -m pytest
+
 bench: install-dev
 	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* .venv-lowest site .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,12 @@ def test_page(path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     try:
         with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
             FakeOpenAI(router)
-            run_blocks(page.runnable, namespace, loop)
+            # Also what a later block replaced under the same name: left to the garbage
+            # collector, a store's SQLite connection warns (ResourceWarning, Python 3.13+).
+            opened: dict[int, object] = {}
+            for block in page.runnable:
+                run_blocks([block], namespace, loop)
+                opened.update((id(value), value) for value in namespace.values())
             # A page that shows a test gets it run, as pytest would run it.
             for name, test in defined_tests(namespace):
                 kwargs: dict[str, object] = {}
@@ -65,7 +70,8 @@ def test_page(path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.Mo
                 if inspect.iscoroutine(outcome):
                     loop.run_until_complete(outcome)
             # What a reader leaves open, the end of their script would close.
-            for value in list(namespace.values()):
+            opened.update((id(value), value) for value in namespace.values())
+            for value in opened.values():
                 close = getattr(value, "aclose", None)
                 if not inspect.isclass(value) and inspect.iscoroutinefunction(close):
                     loop.run_until_complete(close())

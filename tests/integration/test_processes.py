@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -64,7 +65,7 @@ async def test_sqlite_first_use_by_several_processes_migrates_once(tmp_path) -> 
     run_all(first_user, [(url, f"v{i}") for i in range(4)], timeout=50)
     async with SQLiteStore(tmp_path / "fresh.db") as store:
         assert sorted(v.id for v in await store.list_videos()) == [f"v{i}" for i in range(4)]
-    with sqlite3.connect(tmp_path / "fresh.db") as conn:
+    with closing(sqlite3.connect(tmp_path / "fresh.db")) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
     assert versions == [m.version for m in sql.migrations("sqlite")]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -27,7 +28,7 @@ async def test_the_file_is_in_wal_mode_with_foreign_keys(tmp_path) -> None:
     path = tmp_path / "videos.db"
     async with SQLiteStore(path) as store:
         await store.stats()
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert await store._run(lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
 
@@ -81,7 +82,7 @@ async def test_a_version_1_database_is_upgraded_without_losing_rows(tmp_path) ->
         new = await store.enqueue("old")
         assert new.id != "job_old"
         assert (await store.enqueue("old")).id == new.id
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
         columns = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(jobs)")}
@@ -95,7 +96,10 @@ async def test_the_unique_slot_is_enforced_by_the_database(tmp_path) -> None:
     async with SQLiteStore(tmp_path / "x.db") as store:
         await store.upsert_video(Video(id="v", original_path="v.mp4"))
         await store.enqueue("v")
-    with sqlite3.connect(tmp_path / "x.db") as conn, pytest.raises(sqlite3.IntegrityError):
+    with (
+        closing(sqlite3.connect(tmp_path / "x.db")) as conn,
+        pytest.raises(sqlite3.IntegrityError),
+    ):
         conn.execute(
             "INSERT INTO jobs (id, video_id, queue, priority, status, attempts, max_attempts, "
             "run_after, created_at, updated_at, dedupe) "
@@ -107,8 +111,9 @@ async def test_a_database_newer_than_the_code_is_refused(tmp_path) -> None:
     path = tmp_path / "future.db"
     async with SQLiteStore(path) as store:
         await store.stats()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute("INSERT INTO schema_version VALUES (99, 'future', 0)")
+        conn.commit()
     store = SQLiteStore(path)
     with pytest.raises(StorageError, match="newer than this videopipe"):
         await store.stats()

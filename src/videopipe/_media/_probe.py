@@ -171,9 +171,9 @@ def open_container(path: StrPath) -> Any:
     """
     import av
 
-    if _av_major() < 19:
-        return av.open(os.fspath(path), metadata_errors="ignore")
-    return av.open(os.fspath(path))
+    # Passed as a dict: PyAV 19's type stubs no longer have the keyword.
+    options: dict[str, Any] = {"metadata_errors": "ignore"} if _av_major() < 19 else {}
+    return av.open(os.fspath(path), **options)
 
 
 def decode_audio(path: StrPath, *, rate: int = 16_000) -> npt.NDArray[np.float32]:
@@ -229,8 +229,9 @@ def _open_video(path: Path) -> Iterator[tuple[Any, Any]]:
         format_name = str(container.format.name)
         if format_name == "image2" or format_name.endswith("_pipe"):
             raise NotAVideo(f"{path} is a still image ({format_name}), not a video.", path=path)
-        attached_pic = int(av.stream.Disposition.attached_pic)
-        videos = [s for s in container.streams.video if not int(s.disposition) & attached_pic]
+        # `.value`: a plain Flag before PyAV 17.1, an IntFlag since.
+        attached_pic = av.stream.Disposition.attached_pic.value
+        videos = [s for s in container.streams.video if not s.disposition.value & attached_pic]
         if not videos:
             if container.streams.audio:
                 raise NotAVideo(

@@ -217,7 +217,7 @@ class _Embedder:
         self.session = ort.InferenceSession(
             os.fspath(onnx_file), options, providers=["CPUExecutionProvider"]
         )
-        tokenizer = tokenizers.BertWordPieceTokenizer(
+        tokenizer = tokenizers.BertWordPieceTokenizer.from_file(
             os.fspath(vocab),
             lowercase=True,
             clean_text=True,
