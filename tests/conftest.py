@@ -4,6 +4,8 @@ import logging
 
 import pytest
 
+from videopipe.providers import _choose
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -28,3 +30,5 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("VIDEOPIPE_PROVIDER", "none")
     monkeypatch.chdir(tmp_path)
     logging.getLogger("videopipe").setLevel(logging.NOTSET)
+    # Providers a test (or a docs page) registers are forgotten after it.
+    monkeypatch.setattr(_choose, "_REGISTRY", dict(_choose._REGISTRY))

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pydantic
 import pytest
 
 import videopipe as vp
-from videopipe.providers import _choose, register_provider
+from videopipe.providers import register_provider
 from videopipe.testing import FakeProvider
-
-
-@pytest.fixture(autouse=True)
-def _registry() -> Iterator[None]:
-    before = dict(_choose._REGISTRY)
-    yield
-    _choose._REGISTRY.clear()
-    _choose._REGISTRY.update(before)
 
 
 def test_a_registered_provider_is_chosen_by_its_name() -> None:
