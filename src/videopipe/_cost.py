@@ -16,7 +16,7 @@ from ._models import StageStatus
 if TYPE_CHECKING:
     from ._stage import Stage
     from .providers import Provider
-    from .storage import Store
+    from .storage import Results
 
 __all__ = [
     "Estimate",
@@ -262,7 +262,7 @@ async def estimate(
     sources: Iterable[str | os.PathLike[str]],
     *,
     stages: Sequence[Stage],
-    store: Store,
+    store: Results,
     provider: Provider | None,
 ) -> Estimate:
     """What a pipeline of `stages` is expected to spend on `sources`; see `Pipeline.estimate`."""
@@ -272,7 +272,7 @@ async def estimate(
 async def _estimate_one(
     source: str | os.PathLike[str],
     pipeline_stages: Sequence[Stage],
-    store: Store,
+    store: Results,
     provider: Provider | None,
 ) -> ItemEstimate:
     name = os.fspath(source)

@@ -54,7 +54,7 @@ from .storage import open_store
 if TYPE_CHECKING:
     from PIL import Image, ImageFont
 
-    from .storage import Store
+    from .storage import Results
 
 __all__ = [
     "LOCAL_CAPTION_NOTE",
@@ -181,7 +181,7 @@ class VideoReport:
         return _contact_sheet(self, columns=columns, max_tiles=max_tiles)
 
 
-async def load_report(store: Store, video_id: str) -> VideoReport:
+async def load_report(store: Results, video_id: str) -> VideoReport:
     """Read everything the store holds about a video, for display or a report.
 
     Args:
@@ -219,7 +219,7 @@ async def load_report(store: Store, video_id: str) -> VideoReport:
 
 
 async def write_report(
-    store: Store, video_id: str, out_dir: str | os.PathLike[str] = "reports"
+    store: Results, video_id: str, out_dir: str | os.PathLike[str] = "reports"
 ) -> Report:
     """Write a video's HTML report and storyboard contact sheet.
 

@@ -33,7 +33,6 @@ from .._models import (
     VideoStatus,
     utcnow,
 )
-from ._base import DEFAULT_LEASE
 from ._common import (
     LIVE,
     REAPED,
@@ -50,6 +49,7 @@ from ._common import (
     rank_hits,
     sanitize_text,
 )
+from ._queue import DEFAULT_LEASE
 
 __all__ = ["MemoryStore"]
 

@@ -44,7 +44,6 @@ from .._models import (
     VideoStatus,
 )
 from . import sql
-from ._base import DEFAULT_LEASE
 from ._common import (
     Coalescer,
     batch_finished_at,
@@ -64,6 +63,7 @@ from ._common import (
     sanitize_text,
     scored_hits,
 )
+from ._queue import DEFAULT_LEASE
 
 #: The most dimensions a pgvector HNSW index can hold; longer vectors are searched exactly.
 HNSW_MAX_DIM = 2000

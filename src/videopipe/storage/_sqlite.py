@@ -39,7 +39,6 @@ from .._models import (
     utcnow,
 )
 from . import sql
-from ._base import DEFAULT_LEASE
 from ._common import (
     Coalescer,
     batch_finished_at,
@@ -60,6 +59,7 @@ from ._common import (
     scored_hits,
     vector_blob,
 )
+from ._queue import DEFAULT_LEASE
 
 __all__ = ["SQLiteStore"]
 
