@@ -8,7 +8,8 @@ database is unreachable.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, LiteralString, Self
 
@@ -17,6 +18,7 @@ import anyio
 from ..._exceptions import ConfigurationError, StorageError, StoreClosed
 from ..._imports import require
 from .. import sql
+from .._migrate import migrate
 from ._pgvector import ANN_MIN_ROWS, _enable_pgvector
 from ._values import _Q, Row, T, logger, redact_url
 
@@ -99,7 +101,7 @@ class PostgresConnection:
                 raise StorageError(f"cannot connect to {self.url}: {exc}") from exc
             try:
                 async with conn:
-                    await _migrate(conn)
+                    await migrate(_PostgresSchema(conn), "postgres")
                     self._vector_schema = await _enable_pgvector(conn, self.url)
                     self._pgvector = self._vector_schema is not None
             except psycopg.Error as exc:
@@ -214,24 +216,29 @@ class PostgresConnection:
 # --- schema -----------------------------------------------------------------------------
 
 
-async def _migrate(conn: Conn) -> None:
-    """Bring the schema to the latest version, once, whoever else starts at the same time."""
-    migrations = sql.migrations("postgres")
-    latest = migrations[-1].version
-    async with conn.transaction():
-        # Concurrent first uses queue on this lock; it is released at commit.
-        await conn.execute(_Q["schema_lock"])
-        await conn.execute(_Q["schema_version_table"])
-        row = await (await conn.execute(_Q["schema_version"])).fetchone()
-        current = 0 if row is None else row["version"]
-        if current > latest:
-            raise StorageError(
-                f"the database's schema is version {current}, newer than this videopipe "
-                f"knows ({latest}): upgrade videopipe"
-            )
-        for migration in migrations[current:]:
-            await conn.execute(migration.sql)
-            await conn.execute(
-                _Q["record_migration"], {"version": migration.version, "name": migration.name}
-            )
-            logger.info("applied schema migration %04d_%s", migration.version, migration.name)
+class _PostgresSchema:
+    """The migration runner's `Schema` over one PostgreSQL connection."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def peek(self) -> None:
+        # Always under the lock: one round trip fewer would not be worth a second path.
+        return None
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[None]:
+        async with self.conn.transaction():
+            # Concurrent first uses queue on this lock; it is released at commit.
+            await self.conn.execute(_Q["schema_lock"])
+            await self.conn.execute(_Q["schema_version_table"])
+            yield
+
+    async def version(self) -> int:
+        row = await (await self.conn.execute(_Q["schema_version"])).fetchone()
+        return 0 if row is None else int(row["version"])
+
+    async def apply(self, migration: sql.Migration) -> None:
+        await self.conn.execute(migration.sql)
+        params = {"version": migration.version, "name": migration.name}
+        await self.conn.execute(_Q["record_migration"], params)

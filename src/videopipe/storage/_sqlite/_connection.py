@@ -10,8 +10,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self, TypeVar
@@ -24,6 +24,7 @@ from ..._exceptions import NotFound, StorageError, StoreClosed
 from ..._models import utcnow
 from .. import sql
 from .._common import is_storable, path_from_bytes, path_to_bytes
+from .._migrate import migrate, run_sync
 
 __all__ = ["SQLiteConnection"]
 
@@ -82,7 +83,7 @@ class SQLiteConnection:
             # crash or power cut may undo the last commits (never corrupt the file).
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn)
+            run_sync(migrate(_SQLiteSchema(conn), "sqlite"))
         except BaseException:
             conn.close()
             raise
@@ -172,31 +173,41 @@ def _enable_wal(conn: sqlite3.Connection, patience: float) -> None:
         delay = min(delay * 2, 0.2)
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to the latest version, once, whoever else starts at the same time."""
-    latest = sql.migrations("sqlite")[-1].version
-    try:
-        current = conn.execute(_Q["schema_version"]).fetchone()[0]
-    except sqlite3.OperationalError:  # no schema_version table yet
-        current = 0
-    if current == latest:
-        return
-    with _immediate(conn):
-        # Re-read under the write lock: another process may have just migrated.
-        conn.execute(_Q["schema_version_table"])
-        current = conn.execute(_Q["schema_version"]).fetchone()[0]
-        if current > latest:
-            raise StorageError(
-                f"the database's schema is version {current}, newer than this videopipe "
-                f"knows ({latest}): upgrade videopipe"
-            )
-        for migration in sql.migrations("sqlite")[current:]:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                _Q["record_migration"],
-                {"version": migration.version, "name": migration.name, "applied_at": _us(utcnow())},
-            )
+class _SQLiteSchema:
+    """The migration runner's `Schema` over one `sqlite3` connection.
+
+    Its methods never suspend (`sqlite3` is synchronous, and this runs on the
+    store's worker thread), so `run_sync` runs `migrate` over it.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def peek(self) -> int | None:
+        try:
+            return self._read()
+        except sqlite3.OperationalError:  # no schema_version table yet
+            return 0
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[None]:
+        with _immediate(self.conn):
+            self.conn.execute(_Q["schema_version_table"])
+            yield
+
+    async def version(self) -> int:
+        return self._read()
+
+    async def apply(self, migration: sql.Migration) -> None:
+        # One by one inside the transaction: `executescript` would commit it first.
+        for statement in _statements(migration.sql):
+            self.conn.execute(statement)
+        params = {"version": migration.version, "name": migration.name}
+        self.conn.execute(_Q["record_migration"], {**params, "applied_at": _us(utcnow())})
+
+    def _read(self) -> int:
+        version: int = self.conn.execute(_Q["schema_version"]).fetchone()[0]
+        return version
 
 
 def _statements(script: str) -> Iterator[str]:
