@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import types
+import typing
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -17,15 +20,18 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from .._exceptions import ConfigurationError, StorageError
-from .._models import BatchState, JobStatus, SearchHit
+from .._models import BatchState, BatchStatus, JobStatus, SearchHit
 
 __all__ = [
     "KEYWORD_WEIGHT",
     "LIVE",
+    "PATH_FIELDS",
     "REAPED",
     "Coalescer",
     "batch_finished_at",
     "batch_state",
+    "batch_status",
+    "batch_status_of_row",
     "caption_hit",
     "check_dimension",
     "check_limit",
@@ -33,6 +39,7 @@ __all__ = [
     "clean_path",
     "clean_record",
     "cosine_top_k",
+    "fields_holding",
     "is_storable",
     "keyword_matches",
     "keyword_terms",
@@ -84,6 +91,73 @@ def batch_finished_at(state: BatchState, last_update: datetime | None) -> dateti
     if state in (BatchState.CREATED, BatchState.RUNNING):
         return None
     return last_update
+
+
+def batch_status(
+    batch_id: str,
+    counts: Mapping[JobStatus, int],
+    *,
+    total: int,
+    cancelled: bool,
+    created_at: datetime,
+    last_update: datetime | None,
+) -> BatchStatus:
+    """A batch's status from its jobs' counts per status (see `batch_state`)."""
+    state = batch_state(counts, total=total, cancelled=cancelled)
+    return BatchStatus(
+        id=batch_id,
+        state=state,
+        total=total,
+        done=counts.get(JobStatus.DONE, 0),
+        failed=counts.get(JobStatus.DEAD, 0),
+        pending=counts.get(JobStatus.PENDING, 0),
+        processing=counts.get(JobStatus.PROCESSING, 0),
+        cancelled=counts.get(JobStatus.CANCELLED, 0),
+        created_at=created_at,
+        finished_at=batch_finished_at(state, last_update),
+    )
+
+
+def batch_status_of_row(
+    row: Mapping[str, Any], *, created_at: datetime, last_update: datetime | None
+) -> BatchStatus:
+    """A batch's status from a row of the SQL backends' `batch_status` query.
+
+    The times come converted, as each backend stores them its own way.
+    """
+    counts = {
+        JobStatus.PENDING: row["pending"],
+        JobStatus.PROCESSING: row["processing"],
+        JobStatus.DONE: row["done"],
+        JobStatus.DEAD: row["dead"],
+        JobStatus.CANCELLED: row["cancelled_jobs"],
+    }
+    return batch_status(
+        row["id"],
+        counts,
+        total=row["total"],
+        cancelled=bool(row["cancelled"]),
+        created_at=created_at,
+        last_update=last_update,
+    )
+
+
+@cache
+def fields_holding(model: type[BaseModel], kind: type) -> frozenset[str]:
+    """The fields of `model` whose values are `kind`s (or `None`): what a row must convert.
+
+    Examples:
+        >>> sorted(fields_holding(BatchStatus, datetime))
+        ['created_at', 'finished_at']
+    """
+    found = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        for arg in typing.get_args(annotation) if union else (annotation,):
+            if arg is kind or typing.get_origin(arg) is kind:
+                found.add(name)
+    return frozenset(found)
 
 
 def check_dimension(query: int, stored: Iterable[int], *, model: str) -> None:
@@ -313,7 +387,8 @@ def vector_from_blob(blob: bytes) -> npt.NDArray[np.float32]:
 #   recording a failure can never fail in turn;
 # - any other text with NUL or a lone surrogate is rejected with `ConfigurationError`.
 
-_PATH_FIELDS = frozenset({"original_path", "normalized_path", "audio_path", "path"})
+PATH_FIELDS = frozenset({"original_path", "normalized_path", "audio_path", "path"})
+"""The fields that hold file names (kept byte for byte, see `clean_path`)."""
 _DIAGNOSTIC_FIELDS = frozenset({"error", "last_error"})
 
 
@@ -421,7 +496,7 @@ def clean_record(record: R) -> R:
         what = f"{kind}.{name}"
         if value is None:
             continue
-        if name in _PATH_FIELDS and isinstance(value, str):
+        if name in PATH_FIELDS and isinstance(value, str):
             new: Any = clean_path(value, what=what)
         elif name in _DIAGNOSTIC_FIELDS and isinstance(value, str):
             new = sanitize_text(value)

@@ -21,8 +21,7 @@ from ..._models import (
 from .._common import (
     LIVE,
     REAPED,
-    batch_finished_at,
-    batch_state,
+    batch_status,
     check_limit,
     check_text,
     new_id,
@@ -290,19 +289,14 @@ class MemoryQueue(MemoryState):
     async def batch_status(self, batch_id: str) -> BatchStatus:
         batch, jobs = self._batch(batch_id)
         counts = {s: sum(1 for j in jobs if j.status is s) for s in JobStatus}
-        state = batch_state(counts, total=batch.total, cancelled=batch.cancelled)
         last = max((j.updated_at for j in jobs), default=None)
-        return BatchStatus(
-            id=batch.id,
-            state=state,
+        return batch_status(
+            batch.id,
+            counts,
             total=batch.total,
-            done=counts[JobStatus.DONE],
-            failed=counts[JobStatus.DEAD],
-            pending=counts[JobStatus.PENDING],
-            processing=counts[JobStatus.PROCESSING],
-            cancelled=counts[JobStatus.CANCELLED],
+            cancelled=batch.cancelled,
             created_at=batch.created_at,
-            finished_at=batch_finished_at(state, last),
+            last_update=last,
         )
 
     async def batch_results(self, batch_id: str) -> BatchResults:

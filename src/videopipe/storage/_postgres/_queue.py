@@ -11,8 +11,7 @@ from ..._exceptions import NotFound, StoreClosed
 from ..._models import BatchItem, BatchResults, BatchStatus, Job, JobStatus, QueueStats
 from .._common import (
     Coalescer,
-    batch_finished_at,
-    batch_state,
+    batch_status_of_row,
     check_limit,
     check_text,
     new_id,
@@ -20,7 +19,7 @@ from .._common import (
 )
 from .._queue import DEFAULT_LEASE
 from ._connection import PostgresConnection
-from ._values import _Q, Row, _ok, _path_out, _require_videos, _utc, _utc_or_none, logger
+from ._values import _Q, Row, _ok, _record, _require_videos, _utc, _utc_or_none, logger
 
 if TYPE_CHECKING:
     from ._values import Conn
@@ -62,16 +61,16 @@ class PostgresQueue(PostgresConnection):
             # A retry after a lost connection: the first attempt may have committed.
             mine = await (await conn.execute(_Q["get_job"], params)).fetchone()
             if mine is not None:
-                return _job(mine)
+                return _record(Job, mine)
             while True:
                 live = await (await conn.execute(_Q["video_live_job"], params)).fetchone()
                 if live is None:
                     raise NotFound(f"no video with id {video_id!r}")
                 if unique and live["id"] is not None:
-                    return _job(live)
+                    return _record(Job, live)
                 row = await (await conn.execute(_Q["insert_job"], params)).fetchone()
                 if row is not None:
-                    return _job(row)
+                    return _record(Job, row)
                 # Another enqueue of this video won the race for its unique slot
                 # between our look and our insert: look again, and return its job.
 
@@ -99,7 +98,7 @@ class PostgresQueue(PostgresConnection):
             query, params["queue"] = _Q["claim_queue"], names[0]
         else:
             query, params["queues"] = _Q["claim_queues"], names
-        jobs = [_job(row) for row in await self._rows(query, params)]
+        jobs = [_record(Job, row) for row in await self._rows(query, params)]
         # RETURNING comes back in no particular order.
         jobs.sort(key=lambda j: (-j.priority, j.created_at, j.id))
         return jobs
@@ -147,7 +146,7 @@ class PostgresQueue(PostgresConnection):
             notify=retry_in <= 0,
             cap=max_attempts,
         )
-        return None if row is None else _job(row)
+        return None if row is None else _record(Job, row)
 
     async def release(self, job_id: str, worker_id: str) -> bool:
         return await self._owned("release", job_id, worker_id) is not None
@@ -178,12 +177,12 @@ class PostgresQueue(PostgresConnection):
         if row is None:
             self._check()
             raise NotFound(f"no job with id {job_id!r}")
-        return _job(row)
+        return _record(Job, row)
 
     async def peek(self, n: int = 10, *, status: JobStatus = JobStatus.PENDING) -> list[Job]:
         check_limit(n, what="n")
         rows = await self._rows(_Q["peek"], {"status": JobStatus(status).value, "n": n})
-        return [_job(row) for row in rows]
+        return [_record(Job, row) for row in rows]
 
     async def stats(self) -> QueueStats:
         row = await self._row(_Q["stats"])
@@ -256,17 +255,7 @@ class PostgresQueue(PostgresConnection):
 
         status_row, rows = await self._run(op)
         status = _batch_status(status_row, batch_id, self)
-        items = [
-            BatchItem(
-                job_id=row["id"],
-                video_id=row["video_id"],
-                original_path=_path_out(row["original_path"], row["original_path_raw"]),
-                status=row["status"],
-                attempts=row["attempts"],
-                error=row["last_error"],
-            )
-            for row in rows
-        ]
+        items = [_record(BatchItem, row) for row in rows]
         return BatchResults(
             batch_id=batch_id,
             state=status.state,
@@ -333,46 +322,10 @@ def _first_wins(keys: list[tuple[str, str]], done: set[tuple[str, str]]) -> list
     return answers
 
 
-def _job(row: Row) -> Job:
-    return Job(
-        id=row["id"],
-        video_id=row["video_id"],
-        queue=row["queue"],
-        priority=row["priority"],
-        status=row["status"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        run_after=_utc(row["run_after"]),
-        lease_expires_at=_utc_or_none(row["lease_expires_at"]),
-        worker_id=row["worker_id"],
-        last_error=row["last_error"],
-        batch_id=row["batch_id"],
-        created_at=_utc(row["created_at"]),
-        updated_at=_utc(row["updated_at"]),
-    )
-
-
 def _batch_status(row: Row | None, batch_id: str, store: PostgresConnection) -> BatchStatus:
     if row is None:
         store._check()
         raise NotFound(f"no batch with id {batch_id!r}")
-    counts = {
-        JobStatus.PENDING: row["pending"],
-        JobStatus.PROCESSING: row["processing"],
-        JobStatus.DONE: row["done"],
-        JobStatus.DEAD: row["dead"],
-        JobStatus.CANCELLED: row["cancelled_jobs"],
-    }
-    state = batch_state(counts, total=row["total"], cancelled=row["cancelled"])
-    return BatchStatus(
-        id=row["id"],
-        state=state,
-        total=row["total"],
-        done=row["done"],
-        failed=row["dead"],
-        pending=row["pending"],
-        processing=row["processing"],
-        cancelled=row["cancelled_jobs"],
-        created_at=_utc(row["created_at"]),
-        finished_at=batch_finished_at(state, _utc_or_none(row["last_update"])),
+    return batch_status_of_row(
+        row, created_at=_utc(row["created_at"]), last_update=_utc_or_none(row["last_update"])
     )

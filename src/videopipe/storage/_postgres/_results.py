@@ -23,11 +23,10 @@ from .._common import (
     clean_record,
     new_id,
     owned_by,
-    path_from_bytes,
     sanitize_text,
 )
 from ._connection import PostgresConnection
-from ._values import _Q, Row, _ok, _path_in, _path_out, _require_video, _utc, _utc_or_none
+from ._values import _Q, Row, _ok, _path_in, _record, _require_video
 
 if TYPE_CHECKING:
     from ._values import Conn
@@ -44,14 +43,14 @@ class PostgresResults(PostgresConnection):
         video = clean_record(video)
         row = await self._row(_Q["upsert_video"], _video_params(video))
         assert row is not None  # RETURNING of an upsert always has its row
-        return _video(row)
+        return _record(Video, row)
 
     async def get_video(self, video_id: str) -> Video:
         row = await self._row(_Q["get_video"], {"id": video_id}) if _ok(video_id) else None
         if row is None:
             self._check()
             raise NotFound(f"no video with id {video_id!r}")
-        return _video(row)
+        return _record(Video, row)
 
     async def list_videos(
         self, *, status: VideoStatus | None = None, limit: int = 100
@@ -59,7 +58,7 @@ class PostgresResults(PostgresConnection):
         check_limit(limit)
         status_value = None if status is None else VideoStatus(status).value
         rows = await self._rows(_Q["list_videos"], {"status": status_value, "limit": limit})
-        return [_video(row) for row in rows]
+        return [_record(Video, row) for row in rows]
 
     async def count_videos(self) -> dict[str, int]:
         counts = {s.value: 0 for s in VideoStatus}
@@ -99,7 +98,7 @@ class PostgresResults(PostgresConnection):
             self._check()
             return {}
         rows = await self._rows(_Q["get_stage_runs"], {"video_id": video_id})
-        return {row["stage"]: _stage_run(row) for row in rows}
+        return {row["stage"]: _record(StageRun, row) for row in rows}
 
     # --- stage outputs -------------------------------------------------------------------
 
@@ -127,7 +126,7 @@ class PostgresResults(PostgresConnection):
         await self._replace("scenes", video_id, rows, "upsert_scene")
 
     async def list_scenes(self, video_id: str) -> list[Scene]:
-        return [Scene(**row) for row in await self._list("scenes", video_id)]
+        return [_record(Scene, row) for row in await self._list("scenes", video_id)]
 
     async def save_frames(self, video_id: str, frames: Sequence[Frame]) -> None:
         rows = []
@@ -138,14 +137,14 @@ class PostgresResults(PostgresConnection):
         await self._replace("frames", video_id, rows, "upsert_frame")
 
     async def list_frames(self, video_id: str) -> list[Frame]:
-        return [_frame(row) for row in await self._list("frames", video_id)]
+        return [_record(Frame, row) for row in await self._list("frames", video_id)]
 
     async def save_segments(self, video_id: str, segments: Sequence[TranscriptSegment]) -> None:
         rows = [clean_record(s).model_dump() for s in owned_by(video_id, segments, what="segment")]
         await self._replace("segments", video_id, rows, "upsert_segment")
 
     async def list_segments(self, video_id: str) -> list[TranscriptSegment]:
-        return [TranscriptSegment(**row) for row in await self._list("segments", video_id)]
+        return [_record(TranscriptSegment, row) for row in await self._list("segments", video_id)]
 
     async def save_captions(self, video_id: str, captions: Sequence[FrameCaption]) -> None:
         from psycopg.types.json import Jsonb
@@ -159,7 +158,7 @@ class PostgresResults(PostgresConnection):
         await self._replace("captions", video_id, rows, "upsert_caption")
 
     async def list_captions(self, video_id: str) -> list[FrameCaption]:
-        return [FrameCaption(**row) for row in await self._list("captions", video_id)]
+        return [_record(FrameCaption, row) for row in await self._list("captions", video_id)]
 
     # --- cache ---------------------------------------------------------------------------
 
@@ -212,7 +211,7 @@ class PostgresResults(PostgresConnection):
             return UsageSummary()
         row = await self._row(_Q["usage_summary"], params)
         assert row is not None  # an aggregate always has its row
-        return UsageSummary(**row)
+        return _record(UsageSummary, row)
 
 
 def _video_params(video: Video) -> dict[str, Any]:
@@ -221,42 +220,3 @@ def _video_params(video: Video) -> dict[str, Any]:
         params[name], params[f"{name}_raw"] = _path_in(params[name])
     params["status"] = video.status.value
     return params
-
-
-def _video(row: Row) -> Video:
-    return Video(
-        id=row["id"],
-        original_path=path_from_bytes(row["original_path_raw"])
-        if row["original_path_raw"] is not None
-        else row["original_path"],
-        normalized_path=_path_out(row["normalized_path"], row["normalized_path_raw"]),
-        audio_path=_path_out(row["audio_path"], row["audio_path_raw"]),
-        duration_sec=row["duration_sec"],
-        width=row["width"],
-        height=row["height"],
-        has_audio=row["has_audio"],
-        status=row["status"],
-        error=row["error"],
-        created_at=_utc(row["created_at"]),
-        updated_at=_utc(row["updated_at"]),
-    )
-
-
-def _stage_run(row: Row) -> StageRun:
-    return StageRun(
-        video_id=row["video_id"],
-        stage=row["stage"],
-        status=row["status"],
-        attempt=row["attempt"],
-        started_at=_utc(row["started_at"]),
-        finished_at=_utc_or_none(row["finished_at"]),
-        duration_sec=row["duration_sec"],
-        error=row["error"],
-        detail=row["detail"],
-    )
-
-
-def _frame(row: Row) -> Frame:
-    values = dict(row)
-    values["path"] = _path_out(values["path"], values.pop("path_raw"))
-    return Frame(**values)

@@ -8,9 +8,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from pydantic import BaseModel
+
 from ..._exceptions import NotFound
 from .. import sql
-from .._common import is_storable, path_from_bytes, path_to_bytes, sanitize_text
+from .._common import (
+    PATH_FIELDS,
+    fields_holding,
+    is_storable,
+    path_from_bytes,
+    path_to_bytes,
+    sanitize_text,
+)
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -21,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Row", "T", "logger", "redact_url"]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 Row = dict[str, Any]
 
 # One logger for the whole backend, named as the module it was before it became a package.
@@ -89,3 +99,18 @@ async def _require_videos(conn: Conn, video_ids: Sequence[str]) -> None:
     row = await (await conn.execute(_Q["missing_videos"], {"ids": list(video_ids)})).fetchone()
     if row is not None:
         raise NotFound(f"no video with id {row['id']!r}")
+
+
+def _record(model: type[M], row: Row) -> M:
+    """The `model` that `row` holds, validated by the model itself.
+
+    Times are converted to UTC, and a file name that text cannot hold comes
+    from its bytes (the `<field>_raw` column); the model validates the rest.
+    Columns that are not fields of `model` are left out.
+    """
+    values = {name: value for name, value in row.items() if name in model.model_fields}
+    for name in values.keys() & fields_holding(model, datetime):
+        values[name] = _utc_or_none(values[name])
+    for name in values.keys() & PATH_FIELDS:
+        values[name] = _path_out(values[name], row.get(f"{name}_raw"))
+    return model.model_validate(values)

@@ -19,16 +19,18 @@ from typing import Self, TypeVar
 import anyio
 import anyio.to_thread
 import numpy as np
+from pydantic import BaseModel
 
 from ..._exceptions import NotFound, StorageError, StoreClosed
 from ..._models import utcnow
 from .. import sql
-from .._common import is_storable, path_from_bytes, path_to_bytes
+from .._common import PATH_FIELDS, fields_holding, is_storable, path_from_bytes, path_to_bytes
 from .._migrate import migrate, run_sync
 
 __all__ = ["SQLiteConnection"]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 Row = sqlite3.Row
 
 _Q = sql.queries("sqlite")
@@ -286,3 +288,21 @@ def _require_videos(conn: sqlite3.Connection, video_ids: Sequence[str]) -> None:
         row = conn.execute(_Q["missing_videos"], {"ids": json.dumps(list(video_ids))}).fetchone()
         if row is not None:
             raise NotFound(f"no video with id {row[0]!r}")
+
+
+def _record(model: type[M], row: Row) -> M:
+    """The `model` that `row` holds, validated by the model itself.
+
+    SQLite keeps times as integer microseconds since the epoch, JSON as text,
+    and a file name that is not UTF-8 as its bytes: those columns are
+    converted, the model validates the rest (a boolean's 0 or 1, an enum's
+    value). Columns that are not fields of `model` are left out.
+    """
+    values = {name: row[name] for name in row.keys() if name in model.model_fields}  # noqa: SIM118 (a Row)
+    for name in values.keys() & fields_holding(model, datetime):
+        values[name] = _dt_or_none(values[name])
+    for name in values.keys() & (fields_holding(model, dict) | fields_holding(model, list)):
+        values[name] = json.loads(values[name])
+    for name in values.keys() & PATH_FIELDS:
+        values[name] = _path_out(values[name])
+    return model.model_validate(values)

@@ -15,8 +15,7 @@ from ..._exceptions import NotFound, StoreClosed
 from ..._models import BatchItem, BatchResults, BatchStatus, Job, JobStatus, QueueStats, utcnow
 from .._common import (
     Coalescer,
-    batch_finished_at,
-    batch_state,
+    batch_status_of_row,
     check_limit,
     check_text,
     new_id,
@@ -30,7 +29,7 @@ from ._connection import (
     _dt,
     _dt_or_none,
     _ok,
-    _path_out,
+    _record,
     _require_video,
     _require_videos,
     _snapshot,
@@ -78,8 +77,8 @@ class SQLiteQueue(SQLiteConnection):
                 # look and the insert.
                 row = conn.execute(_Q["live_job"], {"video_id": video_id}).fetchone()
                 if row is not None:
-                    return _job(row)
-            return _job(conn.execute(_Q["insert_job"], params).fetchone())
+                    return _record(Job, row)
+            return _record(Job, conn.execute(_Q["insert_job"], params).fetchone())
 
         return await self._write(op)
 
@@ -111,7 +110,7 @@ class SQLiteQueue(SQLiteConnection):
 
         def op(conn: sqlite3.Connection) -> list[Job]:
             conn.execute(_Q["reap_expired"], {"now": params["now"]})
-            return [_job(row) for row in conn.execute(query, params).fetchall()]
+            return [_record(Job, row) for row in conn.execute(query, params).fetchall()]
 
         jobs = await self._write(op)
         # RETURNING comes back in no particular order.
@@ -180,7 +179,7 @@ class SQLiteQueue(SQLiteConnection):
             retry_at=timedelta(seconds=retry_in),
             cap=max_attempts,
         )
-        return None if row is None else _job(row)
+        return None if row is None else _record(Job, row)
 
     async def release(self, job_id: str, worker_id: str) -> bool:
         return await self._owned_update("release", job_id, worker_id) is not None
@@ -213,7 +212,9 @@ class SQLiteQueue(SQLiteConnection):
     async def peek(self, n: int = 10, *, status: JobStatus = JobStatus.PENDING) -> list[Job]:
         check_limit(n, what="n")
         params = {"status": JobStatus(status).value, "n": n}
-        return await self._run(lambda conn: [_job(row) for row in conn.execute(_Q["peek"], params)])
+        return await self._run(
+            lambda conn: [_record(Job, row) for row in conn.execute(_Q["peek"], params)]
+        )
 
     async def stats(self) -> QueueStats:
         def op(conn: sqlite3.Connection) -> QueueStats:
@@ -276,17 +277,7 @@ class SQLiteQueue(SQLiteConnection):
             with _snapshot(conn):  # the summary and the items agree
                 status = _batch_status(conn, batch_id)
                 rows = conn.execute(_Q["batch_items"], {"id": batch_id}).fetchall()
-            items = [
-                BatchItem(
-                    job_id=row["id"],
-                    video_id=row["video_id"],
-                    original_path=_path_out(row["original_path"]),
-                    status=row["status"],
-                    attempts=row["attempts"],
-                    error=row["last_error"],
-                )
-                for row in rows
-            ]
+            items = [_record(BatchItem, row) for row in rows]
             return BatchResults(
                 batch_id=batch_id,
                 state=status.state,
@@ -318,53 +309,17 @@ class SQLiteQueue(SQLiteConnection):
         await anyio.sleep(timeout)
 
 
-def _job(row: Row) -> Job:
-    return Job(
-        id=row["id"],
-        video_id=row["video_id"],
-        queue=row["queue"],
-        priority=row["priority"],
-        status=row["status"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        run_after=_dt(row["run_after"]),
-        lease_expires_at=_dt_or_none(row["lease_expires_at"]),
-        worker_id=row["worker_id"],
-        last_error=row["last_error"],
-        batch_id=row["batch_id"],
-        created_at=_dt(row["created_at"]),
-        updated_at=_dt(row["updated_at"]),
-    )
-
-
 def _get_job(conn: sqlite3.Connection, job_id: str) -> Job:
     row = conn.execute(_Q["get_job"], {"id": job_id}).fetchone() if _ok(job_id) else None
     if row is None:
         raise NotFound(f"no job with id {job_id!r}")
-    return _job(row)
+    return _record(Job, row)
 
 
 def _batch_status(conn: sqlite3.Connection, batch_id: str) -> BatchStatus:
     row = conn.execute(_Q["batch_status"], {"id": batch_id}).fetchone() if _ok(batch_id) else None
     if row is None:
         raise NotFound(f"no batch with id {batch_id!r}")
-    counts = {
-        JobStatus.PENDING: row["pending"],
-        JobStatus.PROCESSING: row["processing"],
-        JobStatus.DONE: row["done"],
-        JobStatus.DEAD: row["dead"],
-        JobStatus.CANCELLED: row["cancelled_jobs"],
-    }
-    state = batch_state(counts, total=row["total"], cancelled=bool(row["cancelled"]))
-    return BatchStatus(
-        id=row["id"],
-        state=state,
-        total=row["total"],
-        done=row["done"],
-        failed=row["dead"],
-        pending=row["pending"],
-        processing=row["processing"],
-        cancelled=row["cancelled_jobs"],
-        created_at=_dt(row["created_at"]),
-        finished_at=batch_finished_at(state, _dt_or_none(row["last_update"])),
+    return batch_status_of_row(
+        row, created_at=_dt(row["created_at"]), last_update=_dt_or_none(row["last_update"])
     )

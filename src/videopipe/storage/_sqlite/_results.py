@@ -26,21 +26,16 @@ from ._connection import (
     Row,
     SQLiteConnection,
     T,
-    _dt,
-    _dt_or_none,
     _json_keys,
     _ok,
-    _path_from_db,
     _path_in,
-    _path_out,
+    _record,
     _require_video,
     _us,
     _us_or_none,
 )
 
 __all__ = ["SQLiteResults"]
-
-_SUMMARY_FIELDS = tuple(UsageSummary.model_fields)
 
 
 class SQLiteResults(SQLiteConnection):
@@ -54,7 +49,7 @@ class SQLiteResults(SQLiteConnection):
         params["now"] = _us(utcnow())
 
         def op(conn: sqlite3.Connection) -> Video:
-            return _video(conn.execute(_Q["upsert_video"], params).fetchone())
+            return _record(Video, conn.execute(_Q["upsert_video"], params).fetchone())
 
         return await self._write(op)
 
@@ -67,7 +62,7 @@ class SQLiteResults(SQLiteConnection):
             )
             if row is None:
                 raise NotFound(f"no video with id {video_id!r}")
-            return _video(row)
+            return _record(Video, row)
 
         return await self._run(op)
 
@@ -78,7 +73,7 @@ class SQLiteResults(SQLiteConnection):
         params = {"status": None if status is None else VideoStatus(status).value, "limit": limit}
 
         def op(conn: sqlite3.Connection) -> list[Video]:
-            return [_video(row) for row in conn.execute(_Q["list_videos"], params)]
+            return [_record(Video, row) for row in conn.execute(_Q["list_videos"], params)]
 
         return await self._run(op)
 
@@ -131,7 +126,7 @@ class SQLiteResults(SQLiteConnection):
             if not _ok(video_id):
                 return {}
             rows = conn.execute(_Q["get_stage_runs"], {"video_id": video_id})
-            return {row["stage"]: _stage_run(row) for row in rows}
+            return {row["stage"]: _record(StageRun, row) for row in rows}
 
         return await self._run(op)
 
@@ -162,7 +157,7 @@ class SQLiteResults(SQLiteConnection):
         await self._replace("scenes", video_id, rows, "upsert_scene")
 
     async def list_scenes(self, video_id: str) -> list[Scene]:
-        return await self._list("scenes", video_id, lambda row: Scene(**dict(row)))
+        return await self._list("scenes", video_id, lambda row: _record(Scene, row))
 
     async def save_frames(self, video_id: str, frames: Sequence[Frame]) -> None:
         rows = []
@@ -173,14 +168,14 @@ class SQLiteResults(SQLiteConnection):
         await self._replace("frames", video_id, rows, "upsert_frame")
 
     async def list_frames(self, video_id: str) -> list[Frame]:
-        return await self._list("frames", video_id, _frame)
+        return await self._list("frames", video_id, lambda row: _record(Frame, row))
 
     async def save_segments(self, video_id: str, segments: Sequence[TranscriptSegment]) -> None:
         rows = [clean_record(s).model_dump() for s in owned_by(video_id, segments, what="segment")]
         await self._replace("segments", video_id, rows, "upsert_segment")
 
     async def list_segments(self, video_id: str) -> list[TranscriptSegment]:
-        return await self._list("segments", video_id, lambda row: TranscriptSegment(**dict(row)))
+        return await self._list("segments", video_id, lambda row: _record(TranscriptSegment, row))
 
     async def save_captions(self, video_id: str, captions: Sequence[FrameCaption]) -> None:
         rows = []
@@ -192,7 +187,7 @@ class SQLiteResults(SQLiteConnection):
         await self._replace("captions", video_id, rows, "upsert_caption")
 
     async def list_captions(self, video_id: str) -> list[FrameCaption]:
-        return await self._list("captions", video_id, _caption)
+        return await self._list("captions", video_id, lambda row: _record(FrameCaption, row))
 
     # --- cache ---------------------------------------------------------------------------
 
@@ -231,7 +226,7 @@ class SQLiteResults(SQLiteConnection):
             if not all(_ok(v) for v in params.values() if v is not None):
                 return UsageSummary()
             row = conn.execute(_Q["usage_summary"], params).fetchone()
-            return UsageSummary(**{k: row[k] for k in _SUMMARY_FIELDS})
+            return _record(UsageSummary, row)
 
         return await self._run(op)
 
@@ -251,47 +246,3 @@ def _video_params(video: Video) -> dict[str, Any]:
         "created_at": _us(video.created_at),
         "updated_at": _us(video.updated_at),
     }
-
-
-def _video(row: Row) -> Video:
-    return Video(
-        id=row["id"],
-        original_path=_path_from_db(row["original_path"]),
-        normalized_path=_path_out(row["normalized_path"]),
-        audio_path=_path_out(row["audio_path"]),
-        duration_sec=row["duration_sec"],
-        width=row["width"],
-        height=row["height"],
-        has_audio=None if row["has_audio"] is None else bool(row["has_audio"]),
-        status=row["status"],
-        error=row["error"],
-        created_at=_dt(row["created_at"]),
-        updated_at=_dt(row["updated_at"]),
-    )
-
-
-def _stage_run(row: Row) -> StageRun:
-    return StageRun(
-        video_id=row["video_id"],
-        stage=row["stage"],
-        status=row["status"],
-        attempt=row["attempt"],
-        started_at=_dt(row["started_at"]),
-        finished_at=_dt_or_none(row["finished_at"]),
-        duration_sec=row["duration_sec"],
-        error=row["error"],
-        detail=json.loads(row["detail"]),
-    )
-
-
-def _frame(row: Row) -> Frame:
-    values = dict(row)
-    values["path"] = _path_out(values["path"])
-    return Frame(**values)
-
-
-def _caption(row: Row) -> FrameCaption:
-    values = dict(row)
-    values["entities"] = json.loads(values["entities"])
-    values["controls"] = json.loads(values["controls"])
-    return FrameCaption(**values)
