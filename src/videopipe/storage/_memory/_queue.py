@@ -18,15 +18,7 @@ from ..._models import (
     QueueStats,
     utcnow,
 )
-from .._common import (
-    LIVE,
-    REAPED,
-    batch_status,
-    check_limit,
-    check_text,
-    new_id,
-    sanitize_text,
-)
+from .._common import LIVE, REAPED, batch_status, check_limit, check_text, new_id, sanitize_text
 from .._queue import DEFAULT_LEASE
 from ._state import MemoryState
 

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..._models import Embedding, EmbeddingKind, FrameCaption, SearchHit, TranscriptSegment
-from .._common import caption_hit, check_dimension, clean_record, keyword_terms, rank_hits
+from .._common import clean_record
+from .._ranking import caption_hit, check_dimension, keyword_terms, rank_hits
 from ._state import MemoryState
 
 __all__ = ["MemoryVectors"]

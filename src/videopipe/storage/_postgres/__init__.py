@@ -7,7 +7,7 @@ installed, so `import videopipe` works without it.
 
 from __future__ import annotations
 
-from .._common import Coalescer
+from .._coalescer import Coalescer
 from ._queue import PostgresQueue
 from ._results import PostgresResults
 from ._vectors import PostgresVectors

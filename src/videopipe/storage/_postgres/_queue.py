@@ -9,14 +9,8 @@ import anyio
 
 from ..._exceptions import NotFound, StoreClosed
 from ..._models import BatchItem, BatchResults, BatchStatus, Job, JobStatus, QueueStats
-from .._common import (
-    Coalescer,
-    batch_status_of_row,
-    check_limit,
-    check_text,
-    new_id,
-    sanitize_text,
-)
+from .._coalescer import Coalescer
+from .._common import batch_status_of_row, check_limit, check_text, new_id, sanitize_text
 from .._queue import DEFAULT_LEASE
 from ._connection import PostgresConnection
 from ._values import _Q, Row, _ok, _record, _require_videos, _utc, _utc_or_none, logger

@@ -17,14 +17,7 @@ from ..._models import (
     Video,
     VideoStatus,
 )
-from .._common import (
-    check_limit,
-    check_text,
-    clean_record,
-    new_id,
-    owned_by,
-    sanitize_text,
-)
+from .._common import check_limit, check_text, clean_record, new_id, owned_by, sanitize_text
 from ._connection import PostgresConnection
 from ._values import _Q, Row, _ok, _path_in, _record, _require_video
 

@@ -10,14 +10,8 @@ import numpy as np
 
 from ..._exceptions import StorageError, StoreClosed
 from ..._models import Embedding, EmbeddingKind, SearchHit
-from .._common import (
-    caption_hit,
-    check_dimension,
-    clean_record,
-    keyword_terms,
-    rank_hits,
-    scored_hits,
-)
+from .._common import clean_record
+from .._ranking import caption_hit, check_dimension, keyword_terms, rank_hits, scored_hits
 from ._connection import PostgresConnection
 from ._pgvector import (
     _ANN_MAX_K,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .._common import Coalescer
+from .._coalescer import Coalescer
 from ._queue import SQLiteQueue
 from ._results import SQLiteResults
 from ._vectors import SQLiteVectors

@@ -13,14 +13,8 @@ import anyio.to_thread
 
 from ..._exceptions import NotFound, StoreClosed
 from ..._models import BatchItem, BatchResults, BatchStatus, Job, JobStatus, QueueStats, utcnow
-from .._common import (
-    Coalescer,
-    batch_status_of_row,
-    check_limit,
-    check_text,
-    new_id,
-    sanitize_text,
-)
+from .._coalescer import Coalescer
+from .._common import batch_status_of_row, check_limit, check_text, new_id, sanitize_text
 from .._queue import DEFAULT_LEASE
 from ._connection import (
     _Q,

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..._models import Embedding, EmbeddingKind, SearchHit
-from .._common import (
+from .._common import clean_record
+from .._ranking import (
     caption_hit,
     check_dimension,
-    clean_record,
     keyword_terms,
     rank_hits,
     scored_hits,
