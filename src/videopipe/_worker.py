@@ -21,7 +21,7 @@ from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
 from ._result import VideoResult
 from ._sync import run_blocking
-from .storage import DEFAULT_LEASE, JobQueue, Results
+from .storage import DEFAULT_LEASE, JobQueue
 
 __all__ = ["Worker"]
 
@@ -104,7 +104,6 @@ class Worker:
         settings = pipeline.settings
         self.pipeline = pipeline
         self.store: JobQueue = store if store is not None else _queue_of(pipeline)
-        self.results: Results = pipeline.store
         self.concurrency = concurrency
         self.queues = tuple(queues)
         self.poll_interval = (
@@ -298,7 +297,7 @@ class Worker:
 
                 tg.start_soon(heartbeat)
                 try:
-                    video = await self.results.get_video(job.video_id)
+                    video = await self.pipeline.store.get_video(job.video_id)
                     result = await self.pipeline.run(video, job_id=job.id)
                 except Exception as exc:
                     outcome = exc
@@ -333,7 +332,7 @@ class Worker:
         self.completed += 1
         METRICS.jobs.labels(job.queue, "completed").inc()
         if result is not None:
-            _observe(result, await self.results.usage_summary(job_id=job.id))
+            _observe(result, await self.pipeline.store.usage_summary(job_id=job.id))
 
     async def _fail(
         self, job: Job, error: BaseException, log: logging.LoggerAdapter[logging.Logger]
@@ -406,7 +405,7 @@ class Worker:
 
     async def _stats(self) -> tuple[int, str, bytes]:
         stats = await self.store.stats()
-        videos = await self.results.count_videos()
+        videos = await self.pipeline.store.count_videos()
         return _json(
             200,
             {
