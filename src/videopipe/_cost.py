@@ -18,7 +18,7 @@ from .providers._base import Priced
 if TYPE_CHECKING:
     from ._stage import Stage
     from .providers import Provider
-    from .storage import Store
+    from .storage import Results
 
 __all__ = [
     "Estimate",
@@ -263,7 +263,7 @@ async def estimate(
     sources: Iterable[str | os.PathLike[str]],
     *,
     stages: Sequence[Stage],
-    store: Store,
+    store: Results,
     provider: Provider | None,
 ) -> Estimate:
     """What a pipeline of `stages` is expected to spend on `sources`; see `Pipeline.estimate`."""
@@ -273,7 +273,7 @@ async def estimate(
 async def _estimate_one(
     source: str | os.PathLike[str],
     pipeline_stages: Sequence[Stage],
-    store: Store,
+    store: Results,
     provider: Provider | None,
 ) -> ItemEstimate:
     name = os.fspath(source)

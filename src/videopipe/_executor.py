@@ -24,7 +24,7 @@ from ._stage import MARKERS, LoadsOutput, Marked, Stage, StageContext, StageSkip
 if TYPE_CHECKING:
     from ._budget import Budget
     from .providers import Provider
-    from .storage import Store
+    from .storage import Results
 
 __all__ = ["Runnable", "execute"]
 
@@ -35,7 +35,7 @@ class Runnable(Protocol):
     """What the executor needs of a pipeline (`Pipeline` has it all)."""
 
     stages: tuple[Stage, ...]
-    store: Store
+    store: Results
     provider: Provider | None
     settings: Settings
     budget: Budget

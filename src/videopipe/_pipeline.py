@@ -35,7 +35,7 @@ from .stages import default_stages
 
 if TYPE_CHECKING:
     from .providers import Provider
-    from .storage import Store
+    from .storage import Results
 
 __all__ = ["Pipeline"]
 
@@ -60,7 +60,9 @@ class Pipeline:
 
     Args:
         stages: The stages, in any order.
-        store: Where results and stage completions are recorded.
+        store: Where results and stage completions are recorded. The embeddings
+            stage also saves vectors there: it needs a store that is also
+            [`Vectors`][videopipe.storage.Vectors], as every `Store` is.
         provider: The AI provider for the AI stages, if any.
         data_dir: Root of the file layout; defaults to `settings.data_dir`.
         settings: Configuration; defaults to `Settings()` (the environment).
@@ -81,7 +83,7 @@ class Pipeline:
         self,
         stages: Iterable[Stage],
         *,
-        store: Store,
+        store: Results,
         provider: Provider | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
@@ -109,7 +111,7 @@ class Pipeline:
     def default(
         cls,
         *,
-        store: Store,
+        store: Results,
         provider: Provider | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         settings: Settings | None = None,
@@ -124,7 +126,9 @@ class Pipeline:
         and the AI stages are skipped with a one-line hint.
 
         Args:
-            store: Where results are recorded.
+            store: Where results and vectors are recorded: any
+                [`Store`][videopipe.storage.Store] (the embeddings stage needs
+                [`Vectors`][videopipe.storage.Vectors] as well as `Results`).
             provider: The AI provider.
             data_dir: Root of the file layout.
             settings: Configuration.

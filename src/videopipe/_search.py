@@ -16,13 +16,13 @@ from ._settings import Settings
 from ._sync import run_blocking
 from .providers import Provider
 from .providers._choose import default_provider
-from .storage import Store, open_store
+from .storage import Vectors, open_store
 
 __all__ = ["search", "search_blocking"]
 
 
 async def search(
-    store: Store,
+    store: Vectors,
     query: str | Sequence[float],
     *,
     provider: Provider | None = None,
@@ -98,7 +98,7 @@ async def search(
 
 
 def search_blocking(
-    store: str | Store,
+    store: str | Vectors,
     query: str | Sequence[float],
     *,
     provider: Provider | None = None,

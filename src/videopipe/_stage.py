@@ -14,7 +14,7 @@ from ._settings import Settings
 if TYPE_CHECKING:
     from ._budget import Budget
     from .providers import Provider
-    from .storage import Store
+    from .storage import Results
 
 __all__ = [
     "DEFAULT_STAGE_NAMES",
@@ -216,7 +216,8 @@ class StageContext:
     """The running stage's name."""
     video: Video
     """The video, as of the start of the stage (see `update_video`)."""
-    store: Store
+    store: Results
+    """Where the pipeline records its results (the embeddings stage also needs `Vectors`)."""
     provider: Provider | None
     settings: Settings
     paths: VideoPaths

@@ -21,7 +21,7 @@ from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
 from ._result import VideoResult
 from ._sync import run_blocking
-from .storage import DEFAULT_LEASE, Store
+from .storage import DEFAULT_LEASE, JobQueue
 
 __all__ = ["Worker"]
 
@@ -59,7 +59,9 @@ class Worker:
 
     Args:
         pipeline: What each job runs.
-        store: The queue; defaults to the pipeline's store.
+        store: The queue; defaults to the pipeline's store. A job's video, its
+            usage and the video counts of `/stats` are read from the pipeline's
+            store, where the pipeline records them.
         concurrency: Most jobs in flight at once.
         queues: The queues served; a job's priority orders claims across them.
         poll_interval: Seconds between claims while idle, at first;
@@ -84,7 +86,7 @@ class Worker:
     def __init__(
         self,
         pipeline: Pipeline,
-        store: Store | None = None,
+        store: JobQueue | None = None,
         *,
         concurrency: int = 2,
         queues: Sequence[str] = ("default",),
@@ -101,7 +103,7 @@ class Worker:
     ) -> None:
         settings = pipeline.settings
         self.pipeline = pipeline
-        self.store = store if store is not None else pipeline.store
+        self.store: JobQueue = store if store is not None else _queue_of(pipeline)
         self.concurrency = concurrency
         self.queues = tuple(queues)
         self.poll_interval = (
@@ -295,7 +297,7 @@ class Worker:
 
                 tg.start_soon(heartbeat)
                 try:
-                    video = await self.store.get_video(job.video_id)
+                    video = await self.pipeline.store.get_video(job.video_id)
                     result = await self.pipeline.run(video, job_id=job.id)
                 except Exception as exc:
                     outcome = exc
@@ -330,7 +332,7 @@ class Worker:
         self.completed += 1
         METRICS.jobs.labels(job.queue, "completed").inc()
         if result is not None:
-            _observe(result, await self.store.usage_summary(job_id=job.id))
+            _observe(result, await self.pipeline.store.usage_summary(job_id=job.id))
 
     async def _fail(
         self, job: Job, error: BaseException, log: logging.LoggerAdapter[logging.Logger]
@@ -403,7 +405,7 @@ class Worker:
 
     async def _stats(self) -> tuple[int, str, bytes]:
         stats = await self.store.stats()
-        videos = await self.store.count_videos()
+        videos = await self.pipeline.store.count_videos()
         return _json(
             200,
             {
@@ -430,6 +432,17 @@ class Worker:
             for status, count in stats.counts.items():
                 METRICS.queue_depth.labels(status).set(count)
         return 200, "text/plain; version=0.0.4; charset=utf-8", METRICS.render()
+
+
+def _queue_of(pipeline: Pipeline) -> JobQueue:
+    """The pipeline's store as a job queue, or `ConfigurationError` when it is none."""
+    store = pipeline.store
+    if not isinstance(store, JobQueue):
+        raise ConfigurationError(
+            f"the pipeline's store {type(store).__name__} has no job queue: pass the "
+            "queue as Worker(pipeline, store=...) (any videopipe.storage.JobQueue)"
+        )
+    return store
 
 
 def _json(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from videopipe.storage._common import Coalescer
+from videopipe.storage._coalescer import Coalescer
 
 
 class Recorder:

@@ -12,8 +12,9 @@ from tests.conformance.records import embedding
 from videopipe import ConfigurationError
 from videopipe._models import caption_id, frame_id, segment_id
 from videopipe.storage import PostgresStore, Store
-from videopipe.storage._common import cosine_top_k
-from videopipe.storage._postgres import _Q, ANN_MIN_ROWS, _adapt_vectors, hnsw_index_name
+from videopipe.storage._postgres._pgvector import ANN_MIN_ROWS, _adapt_vectors, hnsw_index_name
+from videopipe.storage._postgres._values import _Q
+from videopipe.storage._ranking import cosine_top_k
 
 pytestmark = pytest.mark.integration
 

@@ -45,3 +45,14 @@ def check_progress(p: vp.Progress) -> None:
     assert_type(done, int)
     assert_type(total, int | None)
     assert_type(failed, int)
+
+
+def check_storage_protocols(
+    memory: vp.storage.MemoryStore, sqlite: vp.storage.SQLiteStore, pg: vp.storage.PostgresStore
+) -> None:
+    stores: list[vp.storage.Store] = [memory, sqlite, pg]
+    results: list[vp.storage.Results] = [*stores]
+    vectors: list[vp.storage.Vectors] = [*stores]
+    queues: list[vp.storage.JobQueue] = [*stores]
+    assert_type(vp.open_store("memory://"), vp.Store)
+    del results, vectors, queues

@@ -51,7 +51,7 @@ def test_the_module_graph_was_read() -> None:
     """Guards the guard: the graph holds the edges everyone knows are there."""
     assert "videopipe._pipeline" in GRAPH["videopipe"]
     assert "videopipe._models" in GRAPH["videopipe._pipeline"]
-    assert "videopipe._exceptions" in GRAPH["videopipe.storage._sqlite"]
+    assert "videopipe._exceptions" in GRAPH["videopipe.storage._sqlite._connection"]
 
 
 def test_no_import_cycles() -> None:

@@ -26,7 +26,7 @@ from ._text import report_table
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ..storage import Store
+    from ..storage import Results
 
 __all__ = ["Report", "VideoReport", "load_report", "write_report", "write_report_blocking"]
 
@@ -101,7 +101,7 @@ class VideoReport(ReportData):
         return draw_contact_sheet(self, columns=columns, max_tiles=max_tiles)
 
 
-async def load_report(store: Store, video_id: str) -> VideoReport:
+async def load_report(store: Results, video_id: str) -> VideoReport:
     """Read everything the store holds about a video, for display or a report.
 
     Args:
@@ -139,7 +139,7 @@ async def load_report(store: Store, video_id: str) -> VideoReport:
 
 
 async def write_report(
-    store: Store, video_id: str, out_dir: str | os.PathLike[str] = "reports"
+    store: Results, video_id: str, out_dir: str | os.PathLike[str] = "reports"
 ) -> Report:
     """Write a video's HTML report and storyboard contact sheet.
 

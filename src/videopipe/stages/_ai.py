@@ -19,7 +19,7 @@ from .. import _media as media
 from .._batch import Err, Ok, RetryPolicy, process_batch
 from .._budget import Reservation
 from .._cost import embedding_cost, text_tokens, transcription_cost, vision_cost
-from .._exceptions import MalformedResponse, ProviderError
+from .._exceptions import ConfigurationError, MalformedResponse, ProviderError
 from .._models import (
     Embedding,
     Frame,
@@ -40,6 +40,7 @@ from .._stage import (
 )
 from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
 from ..providers._choose import NO_PROVIDER_HINT
+from ..storage import Vectors
 
 __all__ = ["Caption", "Embed", "Transcribe"]
 
@@ -66,6 +67,17 @@ def _provider(ctx: StageContext) -> Provider:
     if ctx.provider is None:
         raise ctx.skip(_NO_PROVIDER)
     return ctx.provider
+
+
+def _vectors(ctx: StageContext) -> Vectors:
+    """The pipeline's store as the `Vectors` the embeddings are saved to."""
+    if not isinstance(ctx.store, Vectors):
+        raise ConfigurationError(
+            f"the {ctx.stage} stage saves vectors, but the pipeline's store "
+            f"{type(ctx.store).__name__} keeps none: use a store that also implements "
+            "videopipe.storage.Vectors (every videopipe.storage.Store does)"
+        )
+    return ctx.store
 
 
 def _reserve(ctx: StageContext, estimate_usd: float) -> Reservation | None:
@@ -453,6 +465,7 @@ class Embed:
     async def run(self, ctx: StageContext) -> dict[str, int]:
         """Embed and store the video's texts."""
         provider = _provider(ctx)
+        vectors = _vectors(ctx)
         video_id = ctx.video.id
         items: list[tuple[str, str, str]] = [
             ("segment", s.id, s.text) for s in await ctx.store.list_segments(video_id) if s.text
@@ -466,7 +479,7 @@ class Embed:
             raise ctx.skip("nothing to embed: no transcript and no captions")
         model = provider.embedding_model
         hashes = {text: text_hash(text) for _, _, text in items}
-        known = await ctx.store.find_embeddings(set(hashes.values()), model=model)
+        known = await vectors.find_embeddings(set(hashes.values()), model=model)
         todo = sorted({text for text, h in hashes.items() if h not in known})
         requests = 0
         if todo:
@@ -482,7 +495,7 @@ class Embed:
                 known[hashes[text]] = vector
             await _record(ctx, [embedded.usage])
             requests = embedded.usage.requests
-        await ctx.store.save_embeddings(
+        await vectors.save_embeddings(
             [
                 Embedding(
                     owner_id=owner,

@@ -1,4 +1,10 @@
-"""Where videopipe persists its results and its job queue.
+"""Where videopipe persists its results, its vectors and its job queue.
+
+Three protocols, each used by the part of videopipe that needs it:
+[`Results`][videopipe.storage.Results] by the pipeline,
+[`Vectors`][videopipe.storage.Vectors] by search and
+[`JobQueue`][videopipe.storage.JobQueue] by the worker;
+[`Store`][videopipe.storage.Store] is their union, which every backend implements.
 
 ```python
 store = vp.storage.open_store("sqlite:///videos.db")  # or "memory://", "postgresql://…"
@@ -10,17 +16,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._exceptions import ConfigurationError
-from ._base import DEFAULT_LEASE, Store
+from .._imports import public as _public
 from ._memory import MemoryStore
 from ._postgres import PostgresStore
+from ._queue import DEFAULT_LEASE, JobQueue
+from ._results import Results
 from ._sqlite import SQLiteStore
+from ._store import Store
+from ._vectors import Vectors
 
 __all__ = [
     "DEFAULT_LEASE",
+    "JobQueue",
     "MemoryStore",
     "PostgresStore",
+    "Results",
     "SQLiteStore",
     "Store",
+    "Vectors",
     "open_store",
 ]
 
@@ -91,3 +104,6 @@ def open_store(url: str) -> Store:
             f"unknown store URL {url!r}: the scheme must be one of {valid}"
         ) from None
     return factory(url)
+
+
+_public(globals(), __name__)

@@ -1,48 +1,42 @@
-"""Behaviour every backend shares, as functions (not a base class)."""
+"""Behaviour every backend shares, as functions (not a base class): IDs, batches, values."""
 
 from __future__ import annotations
 
 import json
 import math
+import types
+import typing
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from functools import cache
+from typing import Any, Protocol, TypeVar
 
-import anyio
-import anyio.lowlevel
 import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel
 
-from .._exceptions import ConfigurationError, StorageError
-from .._models import BatchState, JobStatus, SearchHit
+from .._exceptions import ConfigurationError
+from .._models import BatchState, BatchStatus, JobStatus
 
 __all__ = [
-    "KEYWORD_WEIGHT",
     "LIVE",
+    "PATH_FIELDS",
     "REAPED",
-    "Coalescer",
     "batch_finished_at",
     "batch_state",
-    "caption_hit",
-    "check_dimension",
+    "batch_status",
+    "batch_status_of_row",
     "check_limit",
     "check_text",
     "clean_path",
     "clean_record",
-    "cosine_top_k",
+    "fields_holding",
     "is_storable",
-    "keyword_matches",
-    "keyword_terms",
     "new_id",
     "owned_by",
-    "rank_hits",
+    "path_from_bytes",
+    "path_to_bytes",
     "sanitize_text",
-    "scored_hits",
-    "vector_blob",
-    "vector_from_blob",
 ]
 
 LIVE = (JobStatus.PENDING, JobStatus.PROCESSING)
@@ -86,220 +80,71 @@ def batch_finished_at(state: BatchState, last_update: datetime | None) -> dateti
     return last_update
 
 
-def check_dimension(query: int, stored: Iterable[int], *, model: str) -> None:
-    """Raise `ConfigurationError` when a query vector cannot be compared with stored ones."""
-    for dim in stored:
-        if dim != query:
-            raise ConfigurationError(
-                f"the query vector has {query} dimensions but the stored {model!r} vectors have "
-                f"{dim}: embed the query with the same model (and dimensions) as the videos"
-            )
-
-
-def cosine_top_k(
-    query: Sequence[float], matrix: npt.NDArray[np.float32], k: int
-) -> list[tuple[int, float]]:
-    """Indices and cosine similarities of the `k` rows of `matrix` nearest `query`, best first."""
-    if len(matrix) == 0 or k <= 0:
-        return []
-    scores = _cosine(query, matrix)
-    return [(int(i), float(scores[i])) for i in _best(scores, k)]
-
-
-def _cosine(
-    query: Sequence[float], matrix: npt.NDArray[np.float32]
-) -> npt.NDArray[np.floating[Any]]:
-    """The cosine similarity of `query` to each row of `matrix` (0 for a zero vector)."""
-    q = np.asarray(query, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
-    scores: npt.NDArray[np.floating[Any]] = (matrix @ q) / np.where(norms == 0, 1.0, norms)
-    return scores
-
-
-def _best(scores: npt.NDArray[np.floating[Any]], k: int) -> npt.NDArray[np.intp]:
-    """Indices of the `k` highest `scores`, best first."""
-    k = min(k, len(scores))
-    top = np.argpartition(-scores, k - 1)[:k]
-    best: npt.NDArray[np.intp] = top[np.argsort(-scores[top], kind="stable")]
-    return best
-
-
-def caption_hit(
+def batch_status(
+    batch_id: str,
+    counts: Mapping[JobStatus, int],
     *,
-    id: str,
-    video_id: str,
-    caption: str,
-    ocr_text: str,
-    t: float,
-    scene: tuple[float, float] | None,
-    frame_path: str | None,
-    score: float = 0.0,
-) -> SearchHit:
-    """A caption's search hit: its description and on-screen text, over its frame's scene.
-
-    Without the scene (it was redone since), the hit is the moment `t`.
-    """
-    t_start, t_end = scene if scene is not None else (t, t)
-    return SearchHit(
-        kind="caption",
-        id=id,
-        video_id=video_id,
-        text=" ".join(filter(None, [caption, ocr_text])),
-        on_screen_text_only=not caption and bool(ocr_text),
-        t_start=t_start,
-        t_end=t_end,
-        score=score,
-        frame_path=frame_path,
+    total: int,
+    cancelled: bool,
+    created_at: datetime,
+    last_update: datetime | None,
+) -> BatchStatus:
+    """A batch's status from its jobs' counts per status (see `batch_state`)."""
+    state = batch_state(counts, total=total, cancelled=cancelled)
+    return BatchStatus(
+        id=batch_id,
+        state=state,
+        total=total,
+        done=counts.get(JobStatus.DONE, 0),
+        failed=counts.get(JobStatus.DEAD, 0),
+        pending=counts.get(JobStatus.PENDING, 0),
+        processing=counts.get(JobStatus.PROCESSING, 0),
+        cancelled=counts.get(JobStatus.CANCELLED, 0),
+        created_at=created_at,
+        finished_at=batch_finished_at(state, last_update),
     )
 
 
-def scored_hits(
-    details: Mapping[tuple[str, str], SearchHit], ranked: Sequence[tuple[Any, float, list[str]]]
-) -> list[SearchHit]:
-    """The hits of `ranked` (candidate row, score, words found), in its order.
+def batch_status_of_row(
+    row: Mapping[str, Any], *, created_at: datetime, last_update: datetime | None
+) -> BatchStatus:
+    """A batch's status from a row of the SQL backends' `batch_status` query.
 
-    `details` holds the hits by kind and ID, without their scores.
+    The times come converted, as each backend stores them its own way.
     """
-    return [
-        details[row["kind"], row["owner_id"]].model_copy(
-            update={"score": score, "matched": matched}
-        )
-        for row, score, matched in ranked
-    ]
-
-
-#: What a hit gains when its text holds every query word verbatim (a share of it for some).
-KEYWORD_WEIGHT = 0.5
-
-_STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
+    counts = {
+        JobStatus.PENDING: row["pending"],
+        JobStatus.PROCESSING: row["processing"],
+        JobStatus.DONE: row["done"],
+        JobStatus.DEAD: row["dead"],
+        JobStatus.CANCELLED: row["cancelled_jobs"],
     }
-)
-_EDGE_PUNCTUATION = ".,;:!?\"'()[]{}<>\u00ab\u00bb\u201c\u201d\u2018\u2019"
+    return batch_status(
+        row["id"],
+        counts,
+        total=row["total"],
+        cancelled=bool(row["cancelled"]),
+        created_at=created_at,
+        last_update=last_update,
+    )
 
 
-def keyword_terms(query: str) -> list[str]:
-    """The words of `query` that hybrid search looks for verbatim, in lower case.
-
-    Stop words and one-letter words are left out; a word keeps its inner
-    punctuation, so a code such as `ZX-4471` or a number such as `3.5` stays whole.
+@cache
+def fields_holding(model: type[BaseModel], kind: type) -> frozenset[str]:
+    """The fields of `model` whose values are `kind`s (or `None`): what a row must convert.
 
     Examples:
-        >>> keyword_terms("Where is order ZX-4471?")
-        ['order', 'zx-4471']
+        >>> sorted(fields_holding(BatchStatus, datetime))
+        ['created_at', 'finished_at']
     """
-    terms: list[str] = []
-    for raw in query.lower().split():
-        word = raw.strip(_EDGE_PUNCTUATION)
-        if len(word) > 1 and word not in _STOPWORDS and word not in terms:
-            terms.append(word)
-    return terms
-
-
-def keyword_matches(text: str, terms: Sequence[str]) -> list[str]:
-    """The `terms` that occur in `text` as whole words, ignoring case."""
-    lowered = text.lower()
-    found = []
-    for term in terms:
-        start = lowered.find(term)
-        while start != -1:
-            end = start + len(term)
-            before = lowered[start - 1] if start > 0 else " "
-            after = lowered[end] if end < len(lowered) else " "
-            if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
-                found.append(term)
-                break
-            start = lowered.find(term, start + 1)
-    return found
-
-
-def rank_hits(
-    query: Sequence[float],
-    matrix: npt.NDArray[np.float32],
-    texts: Sequence[str],
-    terms: Sequence[str],
-    k: int,
-) -> list[tuple[int, float, list[str]]]:
-    """The `k` best rows: cosine similarity, plus `KEYWORD_WEIGHT` times the share of `terms` found.
-
-    Returns `(row index, score, terms found)`, best first. Without `terms` this is
-    plain exact cosine search.
-    """
-    if len(matrix) == 0 or k <= 0:
-        return []
-    scores = _cosine(query, matrix)
-    if not terms:
-        return [(int(i), float(scores[i]), []) for i in _best(scores, k)]
-    matched = [keyword_matches(text, terms) for text in texts]
-    scores = scores + np.asarray(
-        [KEYWORD_WEIGHT * len(m) / len(terms) for m in matched], dtype=np.float32
-    )
-    return [(int(i), float(scores[i]), matched[i]) for i in _best(scores, k)]
-
-
-def vector_blob(vector: Sequence[float]) -> bytes:
-    """A vector as little-endian float32 bytes."""
-    return np.asarray(vector, dtype="<f4").tobytes()
-
-
-def vector_from_blob(blob: bytes) -> npt.NDArray[np.float32]:
-    """The inverse of `vector_blob`."""
-    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+    found = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        for arg in typing.get_args(annotation) if union else (annotation,):
+            if arg is kind or typing.get_origin(arg) is kind:
+                found.add(name)
+    return frozenset(found)
 
 
 # --- what every backend can store -------------------------------------------------------
@@ -313,7 +158,8 @@ def vector_from_blob(blob: bytes) -> npt.NDArray[np.float32]:
 #   recording a failure can never fail in turn;
 # - any other text with NUL or a lone surrogate is rejected with `ConfigurationError`.
 
-_PATH_FIELDS = frozenset({"original_path", "normalized_path", "audio_path", "path"})
+PATH_FIELDS = frozenset({"original_path", "normalized_path", "audio_path", "path"})
+"""The fields that hold file names (kept byte for byte, see `clean_path`)."""
 _DIAGNOSTIC_FIELDS = frozenset({"error", "last_error"})
 
 
@@ -421,7 +267,7 @@ def clean_record(record: R) -> R:
         what = f"{kind}.{name}"
         if value is None:
             continue
-        if name in _PATH_FIELDS and isinstance(value, str):
+        if name in PATH_FIELDS and isinstance(value, str):
             new: Any = clean_path(value, what=what)
         elif name in _DIAGNOSTIC_FIELDS and isinstance(value, str):
             new = sanitize_text(value)
@@ -478,97 +324,3 @@ def check_limit(n: int, *, what: str = "limit") -> int:
     if n < 0:
         raise ConfigurationError(f"{what} must be 0 or more, not {n}")
     return n
-
-
-# --- many concurrent calls, one transaction -------------------------------------------------
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-@dataclass(eq=False)
-class _Call(Generic[K, V]):
-    key: K
-    wake: anyio.Event = field(default_factory=anyio.Event)
-    lead: bool = False
-    value: V | None = None
-    error: BaseException | None = None
-
-    def outcome(self) -> V:
-        if self.error is not None:
-            raise self.error
-        return self.value  # type: ignore[return-value]  # set whenever error is not
-
-
-class Coalescer(Generic[K, V]):
-    """Runs concurrent calls of one operation as one batch; each caller gets its own answer.
-
-    A worker running ten jobs completes them at ten different moments, but often
-    several at once. Each completion is a commit, and a commit waits for the disk;
-    run together, they share one. The first caller leads: it yields once, so
-    that calls made at the same moment can join, then runs the batch for all of
-    them. Calls arriving meanwhile wait and form the next batch, led by the first
-    of them. One caller at a time pays one extra checkpoint, nothing more.
-
-    The batch runs shielded from cancellation: the callers waiting on it get an
-    answer even if its leader is cancelled. `run` must return one value per key,
-    in order.
-    """
-
-    def __init__(self, run: Callable[[list[K]], Awaitable[list[V]]]) -> None:
-        self._run = run
-        self._queue: list[_Call[K, V]] = []
-        self._busy = False
-
-    async def __call__(self, key: K) -> V:
-        call: _Call[K, V] = _Call(key)
-        self._queue.append(call)
-        if self._busy:
-            try:
-                await call.wake.wait()
-            except BaseException:
-                if call in self._queue:  # it never ran: forget it
-                    self._queue.remove(call)
-                    if call.lead:
-                        self._hand_over()
-                raise
-            if not call.lead:
-                return call.outcome()
-        else:
-            self._busy = True
-        # We lead: `_busy` is set and our call is queued.
-        try:
-            await anyio.lowlevel.checkpoint()
-        except BaseException:
-            self._queue.remove(call)
-            self._hand_over()
-            raise
-        batch, self._queue = self._queue, []
-        answered = False
-        try:
-            with anyio.CancelScope(shield=True):
-                try:
-                    values = await self._run([c.key for c in batch])
-                except Exception as exc:
-                    for c in batch:
-                        c.error = exc
-                else:
-                    for c, value in zip(batch, values, strict=True):
-                        c.value = value
-                answered = True
-        finally:
-            for c in batch:
-                if not answered:  # an interrupt (KeyboardInterrupt...) went through the shield
-                    c.error = StorageError("interrupted before the store answered")
-                c.wake.set()
-            self._hand_over()
-        return call.outcome()
-
-    def _hand_over(self) -> None:
-        # `_busy` stays set while the lead passes on, so no newcomer takes a batch too.
-        if self._queue:
-            successor = self._queue[0]
-            successor.lead = True
-            successor.wake.set()
-        else:
-            self._busy = False

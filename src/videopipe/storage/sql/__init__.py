@@ -1,7 +1,8 @@
 """The SQL of the SQLite and PostgreSQL stores, kept in `.sql` files next to this module.
 
 Each backend has a directory (`sqlite/`, `postgres/`) holding numbered
-migrations (`0001_init.sql`, `0002_….sql`, applied in order, each once) and
+migrations (`0001_init.sql`, `0002_….sql`, applied in order, each once, by the
+one runner in `storage/_migrate.py`) and
 `queries.sql`, whose queries are named by `-- name: claim --` headers:
 
 ```sql

@@ -589,8 +589,8 @@ WHERE b.id = %(id)s
 GROUP BY b.id
 
 -- name: batch_items --
-SELECT j.id, j.video_id, v.original_path, v.original_path_raw, j.status, j.attempts,
-       j.last_error
+SELECT j.id AS job_id, j.video_id, v.original_path, v.original_path_raw, j.status,
+       j.attempts, j.last_error AS error
 FROM jobs AS j
 LEFT JOIN videos AS v ON v.id = j.video_id
 WHERE j.batch_id = %(id)s
