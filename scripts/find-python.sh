@@ -8,7 +8,8 @@ version=${1:?usage: find-python.sh 3.12}
 if command -v "python$version" >/dev/null 2>&1 \
     && "python$version" -c 'import sys' >/dev/null 2>&1; then
     # A pyenv shim answers to `command -v` even when the version is not active: resolve it.
-    "python$version" -c 'import sys; print(sys.executable)'
+    # From inside a virtual environment (make puts .venv/bin first), name its base interpreter.
+    "python$version" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))'
     exit 0
 fi
 if command -v pyenv >/dev/null 2>&1; then
