@@ -21,7 +21,8 @@ from ._observability import configure_logging
 from ._pipeline import Pipeline
 from ._report import write_report
 from ._search import search
-from ._settings import Settings, redact_url
+from ._secrets import redact
+from ._settings import Settings
 from ._worker import Worker
 from .providers._choose import NO_PROVIDER_HINT, default_provider
 from .storage import Store, open_store
@@ -63,8 +64,8 @@ async def _cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
         alias = field.validation_alias
         env = alias.choices[0] if isinstance(alias, AliasChoices) else name
         value = getattr(settings, name)
-        if name == "database_url":
-            value = redact_url(value)
+        if isinstance(value, str):
+            value = redact(value)
         _print(f"{str(env).upper():<24} {value if value is not None else '-'}")
     return 0
 
@@ -357,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VideopipeError, ValidationError, OSError) as exc:
         if args.debug:
             raise
-        message = str(exc).replace("\n", " ")
+        message = redact(str(exc)).replace("\n", " ")
         print(f"videopipe: error: {message}", file=sys.stderr)  # noqa: T201
         return 1
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from ._models import Job, JobStatus, UsageSummary
 from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
 from ._result import VideoResult
+from ._secrets import redact
 from ._sync import run_blocking
 from .storage import DEFAULT_LEASE, Store
 
@@ -456,7 +457,8 @@ async def _persist(
 
 
 def _error_text(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+    """The error as stored with the job and logged: passwords and keys masked."""
+    text = redact(str(error)) or type(error).__name__
     return text if isinstance(error, StageError) else f"{type(error).__name__}: {text}"
 
 

@@ -19,7 +19,6 @@ from videopipe._observability import configure_logging
 PASSWORD = "Sentinel-PW-93f1"
 KEY = "sentinel-key-5c2e77a1"  # no `sk-` prefix: only knowing the value can hide it
 
-pytestmark = pytest.mark.xfail(strict=False, reason="secrets show (issue 22, point 6)")
 
 DSNS = [
     f"postgresql://app:{PASSWORD}@127.0.0.1:1/videos",
