@@ -76,16 +76,17 @@ async def _cmd_process(args: argparse.Namespace, settings: Settings) -> int:
         url = settings.database_url
         sqlite = url.startswith("sqlite:///")
         existing = not sqlite or await anyio.Path(url.removeprefix("sqlite:///")).exists()
-        async with open_store(url if existing else "memory://") as store:
-            pipeline = _pipeline(store, settings)
+        async with (
+            open_store(url if existing else "memory://") as store,
+            _pipeline(store, settings) as pipeline,
+        ):
             estimate = await pipeline.estimate([Path(p) for p in args.paths])
         _print(estimate.table())
         if pipeline.provider is None:
             _print(f"No AI provider: {NO_PROVIDER_HINT}.")
         _print(f"Estimated cost: ${estimate.cost_usd:.4f} (dry run: nothing was processed)")
         return 0
-    async with open_store(_store_url(settings)) as store:
-        pipeline = _pipeline(store, settings)
+    async with open_store(_store_url(settings)) as store, _pipeline(store, settings) as pipeline:
         force: bool | set[str] = True if args.force == ["all"] else set(args.force or ())
         results = await videopipe.process_batch(
             [Path(p) for p in args.paths],
@@ -109,8 +110,7 @@ async def _cmd_process(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_store(_store_url(settings)) as store:
-        pipeline = _pipeline(store, settings)
+    async with open_store(_store_url(settings)) as store, _pipeline(store, settings) as pipeline:
         videos = [await pipeline.register(Path(p)) for p in args.paths]
         max_attempts = settings.worker_max_attempts
         if args.batch:
@@ -133,9 +133,9 @@ async def _cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
 async def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     path = configure_logging(settings, json_lines=args.json_logs)
     logging.getLogger("videopipe").info("logging to %s", path)
-    async with open_store(_store_url(settings)) as store:
+    async with open_store(_store_url(settings)) as store, _pipeline(store, settings) as pipeline:
         worker = Worker(
-            _pipeline(store, settings),
+            pipeline,
             concurrency=args.concurrency,
             queues=args.queue or ["default"],
             http_port=args.http_port,
@@ -201,7 +201,10 @@ async def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             "(or OPENAI_BASE_URL)"
         )
     async with open_store(_store_url(settings)) as store:
-        hits = await search(store, args.query, provider=provider, k=args.k)
+        try:
+            hits = await search(store, args.query, provider=provider, k=args.k)
+        finally:
+            await provider.aclose()
     if not hits:
         _print("no hits")
     for hit in hits:

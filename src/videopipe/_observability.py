@@ -66,6 +66,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.provider_limit = Gauge(
+            "videopipe_provider_concurrency_limit",
+            "The adaptive in-flight limit of each provider endpoint: halved on 429, "
+            "grown back to its cap on successes.",
+            ["provider", "endpoint", "model"],
+            registry=r,
+        )
         self.cost = Counter(
             "videopipe_estimated_cost_usd", "Estimated provider spend in US dollars.", registry=r
         )

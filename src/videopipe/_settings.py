@@ -76,7 +76,36 @@ class Settings(BaseSettings):
         default=8000, ge=0, le=65535, description="Port of the worker's HTTP endpoints."
     )
     vision_max_concurrent: int = Field(
-        default=5, ge=1, description="Most vision calls in flight at once, across the process."
+        default=5,
+        ge=1,
+        description=(
+            "Most vision calls in flight at once, across the event loop's videos; the "
+            "adaptive limit lowers it while the provider answers 429, then grows back to it."
+        ),
+    )
+    transcribe_max_concurrent: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "Most transcription requests in flight at once, across the event loop's videos "
+            "(the cap of the adaptive limit)."
+        ),
+    )
+    embed_max_concurrent: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Most embedding requests in flight at once, across the event loop's videos "
+            "(the cap of the adaptive limit)."
+        ),
+    )
+    provider_retry_budget_sec: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            'Seconds one provider request may spend waiting on "slow down" answers (HTTP 429, '
+            "or 503 with Retry-After) before its stage fails with `RateLimited`."
+        ),
     )
     provider: str = Field(
         default="auto",
