@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -31,3 +32,14 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("VIDEOPIPE_PROVIDER", "none")
     monkeypatch.chdir(tmp_path)
     logging.getLogger("videopipe").setLevel(logging.NOTSET)
+
+
+@pytest.fixture(autouse=True)
+def _provider_registry_restored() -> Iterator[None]:
+    """A page or test that registers a provider (the Architecture page does) leaks it to none."""
+    from videopipe.providers import _choose
+
+    saved = dict(_choose._REGISTRY)
+    yield
+    _choose._REGISTRY.clear()
+    _choose._REGISTRY.update(saved)
