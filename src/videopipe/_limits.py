@@ -7,9 +7,12 @@ in-flight limit that follows AIMD, as TCP's congestion window does:
   with `Retry-After`) halves it, with a floor of 1; the 429s of requests that
   were already in flight together count once (at most one halving per
   `cooldown` seconds), so one burst is one signal;
-- each success window (as many successes in a row as the limit is wide... see
-  `AdaptiveLimit.window`) adds 1, up to the configured cap
+- each success window adds 1, up to the configured cap
   (`VISION_MAX_CONCURRENT`, `TRANSCRIBE_MAX_CONCURRENT`, `EMBED_MAX_CONCURRENT`).
+  The window is one success, not TCP's "+1 per round trip": a server refusing
+  a random share of requests (the benchmark's 50 % storm) then keeps the
+  limit near its cap instead of driving it towards 1, while a server that
+  keeps refusing still brings it down to 1.
 
 The limits live per event loop, like every anyio primitive, and are shared by
 every video that loop runs. The current limit of each is the

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         ),
     )
     transcribe_max_concurrent: int = Field(
-        default=8,
+        default=16,
         ge=1,
         description=(
             "Most transcription requests in flight at once, across the event loop's videos "
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         ),
     )
     embed_max_concurrent: int = Field(
-        default=4,
+        default=32,
         ge=1,
         description=(
             "Most embedding requests in flight at once, across the event loop's videos "
