@@ -21,6 +21,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         "WORKER_DEV_HTTP",
         "WORKER_HTTP_PORT",
         "VISION_MAX_CONCURRENT",
+        "TRANSCRIBE_MAX_CONCURRENT",
+        "EMBED_MAX_CONCURRENT",
+        "PROVIDER_RETRY_BUDGET_SEC",
         "VIDEOPIPE_FFMPEG",
         "VIDEOPIPE_WHISPER_MODEL",
     ):

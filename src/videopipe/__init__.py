@@ -22,12 +22,9 @@ from ._batch import (
     Ok,
     Progress,
     Result,
-    RetryPolicy,
     StopSignal,
-    is_retryable,
     process_batch,
     process_batch_blocking,
-    retry_after,
     stream_batch,
 )
 from ._budget import Budget
@@ -82,6 +79,7 @@ from ._models import (
 from ._pipeline import Pipeline
 from ._report import Report, VideoReport, load_report, write_report, write_report_blocking
 from ._result import StageOutcome, VideoResult
+from ._retry import RetryPolicy, is_retryable, retry_after
 from ._search import search, search_blocking
 from ._settings import Settings
 from ._stage import (

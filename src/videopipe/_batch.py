@@ -9,29 +9,21 @@ attribute writes, so the pool adds microseconds to each item's own work
 
 from __future__ import annotations
 
-import email.utils
 import math
 import os
-import random
-import sys
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, NoReturn, Protocol, TypeAlias, TypeVar, final
 
 import anyio
 import anyio.abc
-import httpx
 
 from ._exceptions import (
     Cancelled,
     ConfigurationError,
-    ProviderError,
-    ProviderTimeout,
-    RateLimited,
-    StageError,
 )
+from ._retry import RetryPolicy, _Tries
 from ._sync import run_blocking
 
 __all__ = [
@@ -39,12 +31,9 @@ __all__ = [
     "Ok",
     "Progress",
     "Result",
-    "RetryPolicy",
     "StopSignal",
-    "is_retryable",
     "process_batch",
     "process_batch_blocking",
-    "retry_after",
     "stream_batch",
 ]
 
@@ -137,153 +126,6 @@ class StopSignal(Protocol):
         ...
 
 
-# --- retries -----------------------------------------------------------------
-
-_RETRYABLE_STATUS = frozenset({408, 429})
-
-
-def _retryable_status(status: int | None) -> bool:
-    return status is not None and (status in _RETRYABLE_STATUS or status >= 500)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether `exc` is a passing failure worth another attempt.
-
-    True for network errors and timeouts, HTTP 408/429/5xx (from `httpx`, the
-    `openai` SDK or a videopipe provider), and a `StageError` caused by one of
-    those. False for everything else, such as a bad input file or HTTP 401.
-
-    Args:
-        exc: The exception an attempt raised.
-
-    Returns:
-        Whether to retry.
-    """
-    if isinstance(exc, StageError) and exc.__cause__ is not None:
-        return is_retryable(exc.__cause__)
-    if isinstance(exc, RateLimited | ProviderTimeout | httpx.TransportError):
-        return True
-    if isinstance(exc, ProviderError):
-        if exc.status_code is not None:
-            return _retryable_status(exc.status_code)
-        return exc.__cause__ is not None and is_retryable(exc.__cause__)
-    if isinstance(exc, httpx.HTTPStatusError):
-        return _retryable_status(exc.response.status_code)
-    openai = sys.modules.get("openai")  # an openai error implies the SDK is imported
-    if openai is not None:
-        if isinstance(exc, openai.APIConnectionError | openai.RateLimitError):
-            return True
-        if isinstance(exc, openai.APIStatusError):
-            return _retryable_status(exc.status_code)
-    return False
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """The delay, in seconds, that the server asked for before a retry, if any.
-
-    Reads a `retry_after` attribute (as on [`RateLimited`][videopipe.RateLimited]),
-    else the `Retry-After-Ms` or `Retry-After` header (seconds or an HTTP date)
-    of the response the error carries (`httpx.HTTPStatusError`, the `openai`
-    SDK's `APIStatusError`).
-
-    Args:
-        exc: The exception an attempt raised.
-
-    Returns:
-        Seconds to wait, or `None` when the error says nothing.
-    """
-    value = getattr(exc, "retry_after", None)
-    if isinstance(value, int | float):
-        return max(0.0, float(value))
-    if isinstance(exc, StageError) and exc.__cause__ is not None:
-        return retry_after(exc.__cause__)
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        if (ms := headers.get("retry-after-ms")) is not None:
-            return max(0.0, float(ms) / 1000)
-        if (seconds := headers.get("retry-after")) is None:
-            return None
-        return max(0.0, float(seconds))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(seconds)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How `process_batch` retries an item that failed with a passing error.
-
-    Delays grow exponentially with full jitter (a uniform draw between 0 and
-    `min(max_delay, initial_delay * multiplier ** (attempt - 1))`), and a
-    server's `Retry-After` is honoured: the delay is never shorter than what
-    the server asked for (up to `max_retry_after`).
-
-    Examples:
-        ```python
-        policy = vp.RetryPolicy(attempts=5, initial_delay=1.0, max_delay=60)
-        results = await vp.process_batch(paths, pipeline.run, retry=policy)
-        ```
-
-    Note:
-        Added in 0.1.0.
-    """
-
-    attempts: int = 3
-    """Most calls per item, the first included."""
-    initial_delay: float = 0.5
-    """Upper bound of the first delay, in seconds."""
-    max_delay: float = 30.0
-    """Cap on the exponential part of the delay, in seconds."""
-    multiplier: float = 2.0
-    """Growth of the bound from one attempt to the next."""
-    jitter: bool = True
-    """Draw the delay uniformly below its bound (full jitter), so retries spread out."""
-    retry_on: Callable[[Exception], bool] | tuple[type[Exception], ...] = is_retryable
-    """Which errors are retried: a predicate, or a tuple of exception classes."""
-    max_retry_after: float = 300.0
-    """Cap on a server's `Retry-After`, against absurd values."""
-    on_retry: Callable[[Exception, int, float], None] | None = field(
-        default=None, repr=False, compare=False
-    )
-    """Called before each retry with the error, the attempt that failed and the delay
-    (for logs or metrics; the AI stages count provider retries with it)."""
-    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError(
-                f"RetryPolicy.attempts must be at least 1, not {self.attempts}"
-            )
-        if self.initial_delay < 0 or self.max_delay < 0 or self.multiplier < 1:
-            raise ConfigurationError(
-                "RetryPolicy delays must be non-negative and the multiplier at least 1"
-            )
-
-    def should_retry(self, exc: Exception, attempt: int) -> bool:
-        """Whether to call the worker again after attempt number `attempt` raised `exc`."""
-        if attempt >= self.attempts:
-            return False
-        if isinstance(self.retry_on, tuple):
-            return isinstance(exc, self.retry_on)
-        return self.retry_on(exc)
-
-    def delay(self, attempt: int, exc: Exception | None = None) -> float:
-        """Seconds to wait after attempt number `attempt` (1-based) failed with `exc`."""
-        bound = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
-        wait = self.rng.uniform(0, bound) if self.jitter else bound
-        asked = None if exc is None else retry_after(exc)
-        if asked is not None:
-            wait = max(wait, min(asked, self.max_retry_after))
-        return wait
-
-
 # --- the pool ----------------------------------------------------------------
 
 
@@ -370,19 +212,21 @@ class _Pool(Generic[T, R]):
             return await anext(self.source, None)
 
     async def call(self, item: T) -> Result[R]:
-        attempt = 0
+        tries = _Tries()
         while True:
-            attempt += 1
+            tries.calls += 1
             if self.rate is not None:
                 await self.rate.wait()
             try:
-                return Ok(await self.worker(item), attempt)
+                return Ok(await self.worker(item), tries.calls)
             except Exception as exc:
-                if self.retry is None or not self.retry.should_retry(exc, attempt):
-                    return Err(exc, attempt)
-                delay = self.retry.delay(attempt, exc)
+                if self.retry is None:
+                    return Err(exc, tries.calls)
+                delay = self.retry._next(exc, tries)
+                if isinstance(delay, Exception):
+                    return Err(delay, tries.calls)
                 if self.retry.on_retry is not None:
-                    self.retry.on_retry(exc, attempt, delay)
+                    self.retry.on_retry(exc, tries.calls, delay)
             await anyio.sleep(delay)
 
     async def put(self, index: int, result: Result[R]) -> None:
@@ -533,8 +377,9 @@ async def process_batch(
         items: The inputs; an iterable or an async iterable, consumed lazily.
         worker: An async function called once per item (more with `retry`).
         concurrency: Most calls of `worker` in flight at once.
-        retry: Retry passing failures (network errors, 429, 5xx) with backoff.
-            `None`, the default, calls the worker once per item.
+        retry: Retry passing failures: "slow down" answers (429) by time, within
+            the policy's budget, and others (timeouts, 5xx) by count, with
+            backoff. `None`, the default, calls the worker once per item.
         max_per_second: Most item starts per second, whatever the concurrency.
         key: With `largest_first`, an item's size; defaults to the file size of
             path items. Ordering materialises the input.

@@ -21,7 +21,8 @@ from ._observability import configure_logging
 from ._pipeline import Pipeline
 from ._report import write_report
 from ._search import search
-from ._settings import Settings, redact_url
+from ._secrets import redact
+from ._settings import Settings
 from ._worker import Worker
 from .providers._choose import NO_PROVIDER_HINT, default_provider
 from .storage import Store, open_store
@@ -63,8 +64,8 @@ async def _cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
         alias = field.validation_alias
         env = alias.choices[0] if isinstance(alias, AliasChoices) else name
         value = getattr(settings, name)
-        if name == "database_url":
-            value = redact_url(value)
+        if isinstance(value, str):
+            value = redact(value)
         _print(f"{str(env).upper():<24} {value if value is not None else '-'}")
     return 0
 
@@ -75,16 +76,17 @@ async def _cmd_process(args: argparse.Namespace, settings: Settings) -> int:
         url = settings.database_url
         sqlite = url.startswith("sqlite:///")
         existing = not sqlite or await anyio.Path(url.removeprefix("sqlite:///")).exists()
-        async with open_store(url if existing else "memory://") as store:
-            pipeline = _pipeline(store, settings)
+        async with (
+            open_store(url if existing else "memory://") as store,
+            _pipeline(store, settings) as pipeline,
+        ):
             estimate = await pipeline.estimate([Path(p) for p in args.paths])
         _print(estimate.table())
         if pipeline.provider is None:
             _print(f"No AI provider: {NO_PROVIDER_HINT}.")
         _print(f"Estimated cost: ${estimate.cost_usd:.4f} (dry run: nothing was processed)")
         return 0
-    async with open_store(_store_url(settings)) as store:
-        pipeline = _pipeline(store, settings)
+    async with open_store(_store_url(settings)) as store, _pipeline(store, settings) as pipeline:
         force: bool | set[str] = True if args.force == ["all"] else set(args.force or ())
         results = await videopipe.process_batch(
             [Path(p) for p in args.paths],
@@ -108,8 +110,7 @@ async def _cmd_process(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_store(_store_url(settings)) as store:
-        pipeline = _pipeline(store, settings)
+    async with open_store(_store_url(settings)) as store, _pipeline(store, settings) as pipeline:
         videos = [await pipeline.register(Path(p)) for p in args.paths]
         max_attempts = settings.worker_max_attempts
         if args.batch:
@@ -132,9 +133,9 @@ async def _cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
 async def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     path = configure_logging(settings, json_lines=args.json_logs)
     logging.getLogger("videopipe").info("logging to %s", path)
-    async with open_store(_store_url(settings)) as store:
+    async with open_store(_store_url(settings)) as store, _pipeline(store, settings) as pipeline:
         worker = Worker(
-            _pipeline(store, settings),
+            pipeline,
             concurrency=args.concurrency,
             queues=args.queue or ["default"],
             http_port=args.http_port,
@@ -200,7 +201,10 @@ async def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             "(or OPENAI_BASE_URL)"
         )
     async with open_store(_store_url(settings)) as store:
-        hits = await search(store, args.query, provider=provider, k=args.k)
+        try:
+            hits = await search(store, args.query, provider=provider, k=args.k)
+        finally:
+            await provider.aclose()
     if not hits:
         _print("no hits")
     for hit in hits:
@@ -357,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VideopipeError, ValidationError, OSError) as exc:
         if args.debug:
             raise
-        message = str(exc).replace("\n", " ")
+        message = redact(str(exc)).replace("\n", " ")
         print(f"videopipe: error: {message}", file=sys.stderr)  # noqa: T201
         return 1
     except KeyboardInterrupt:

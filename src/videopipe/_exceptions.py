@@ -17,16 +17,20 @@ VideopipeError
 ├── StorageError         the driver's error in __cause__
 │   ├── StoreClosed
 │   └── NotFound         (also KeyError)
-└── ProviderError        .status_code
-    ├── RateLimited      .retry_after
+└── ProviderError        .status_code, .retryable, .retry_after
+    ├── RateLimited      "slow down": HTTP 429, or 503 with Retry-After
     ├── ProviderTimeout  (also TimeoutError)
     ├── MalformedResponse
     └── BudgetExceeded
 ```
 
 Every class's docstring is its default message, so a bare `raise StoreClosed`
-still explains itself. A failed item in a batch is a value (`Err`), not a raised
-exception: these classes are what `Err.error` holds.
+still explains itself. Every error says whether another attempt may succeed
+(`retryable`) and how long the server asked to wait (`retry_after`, seconds or
+`None`): a provider sets them once, where it maps its client library's errors,
+and `RetryPolicy` reads them, never the foreign types. A failed item in a
+batch is a value (`Err`), not a raised exception: these classes are what
+`Err.error` holds.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ __all__ = [
 
 class VideopipeError(Exception):
     """Something went wrong in videopipe."""
+
+    retryable: bool = False
+    """Whether another attempt may succeed (a passing failure: 429, 5xx, a timeout)."""
+    retry_after: float | None = None
+    """Seconds the server asked to wait before another attempt, if it said."""
 
     def __init__(self, message: str | None = None, *args: Any) -> None:
         if message is None:
@@ -191,16 +200,45 @@ class NotFound(StorageError, KeyError):
         return self.message
 
 
-class ProviderError(VideopipeError):
-    """The AI provider returned an error."""
+_RETRYABLE_STATUS = frozenset({408, 429})
 
-    def __init__(self, message: str | None = None, *, status_code: int | None = None) -> None:
+
+class ProviderError(VideopipeError):
+    """The AI provider returned an error.
+
+    `retryable` defaults to what the status says (408, 429 and 5xx are
+    passing failures); a provider sets it explicitly for failures without a
+    status, such as a connection reset.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status_code: int | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.status_code = status_code
+        if retryable is None:
+            retryable = type(self).retryable or (
+                status_code is not None and (status_code in _RETRYABLE_STATUS or status_code >= 500)
+            )
+        self.retryable = retryable
+        self.retry_after = None if retry_after is None else max(0.0, float(retry_after))
         super().__init__(message)
 
 
 class RateLimited(ProviderError):
-    """The AI provider rate-limited the request (HTTP 429); it is retried after a delay."""
+    """The AI provider asked to slow down (HTTP 429, or 503 with Retry-After); retried later.
+
+    "Slow down" answers are retried by time, not by count: for as long as the
+    server asks, within the retry policy's time budget
+    (`PROVIDER_RETRY_BUDGET_SEC`). Past it, the request fails with this error,
+    saying how long it waited and how many answers were 429.
+    """
+
+    retryable = True
 
     def __init__(
         self,
@@ -208,13 +246,17 @@ class RateLimited(ProviderError):
         *,
         retry_after: float | None = None,
         status_code: int | None = 429,
+        retryable: bool | None = None,
     ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, status_code=status_code)
+        super().__init__(
+            message, status_code=status_code, retryable=retryable, retry_after=retry_after
+        )
 
 
 class ProviderTimeout(ProviderError, TimeoutError):
     """The AI provider did not answer in time."""
+
+    retryable = True
 
 
 class MalformedResponse(ProviderError):

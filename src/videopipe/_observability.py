@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ._secrets import redact
 from ._settings import Settings
 
 __all__ = ["METRICS", "Metrics", "configure_logging", "serve_http"]
@@ -65,6 +66,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.provider_limit = Gauge(
+            "videopipe_provider_concurrency_limit",
+            "The adaptive in-flight limit of each provider endpoint: halved on 429, "
+            "grown back to its cap on successes.",
+            ["provider", "endpoint", "model"],
+            registry=r,
+        )
         self.cost = Counter(
             "videopipe_estimated_cost_usd", "Estimated provider spend in US dollars.", registry=r
         )
@@ -84,6 +92,21 @@ METRICS = Metrics()
 """The process's metrics; `/metrics` serves them."""
 
 
+class _Redacting(logging.Filter):
+    """Masks passwords and keys in a record's message and traceback (see `_secrets.redact`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -96,7 +119,7 @@ class _JsonFormatter(logging.Formatter):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -107,6 +130,8 @@ def configure_logging(
     settings: Settings, *, json_lines: bool = False, to_file: bool = True, stream: Any = None
 ) -> Path | None:
     """Send videopipe's logs to stderr and to `{DATA_DIR}/worker/log.log` (5 MB x 3 backups).
+
+    Passwords and API keys are masked in every line (messages and tracebacks).
 
     Args:
         settings: `LOG_LEVEL` and `DATA_DIR` come from here.
@@ -135,6 +160,7 @@ def configure_logging(
         )
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(_Redacting())
         handler._videopipe = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.propagate = False

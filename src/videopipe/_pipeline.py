@@ -96,6 +96,7 @@ class Pipeline:
         self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
         self.budget: Budget = Budget(budget_usd)
         """The spending budget shared by this pipeline's runs (and those of `add()`, ...)."""
+        self._owns_provider = False
 
     @property
     def budget_usd(self) -> float | None:
@@ -138,16 +139,38 @@ class Pipeline:
             The pipeline.
         """
         settings = settings if settings is not None else Settings()
-        if provider is None:
-            provider = default_provider(settings)
-        return cls(
+        chosen = provider if provider is not None else default_provider(settings)
+        pipeline = cls(
             default_stages(),
             store=store,
-            provider=provider,
+            provider=chosen,
             data_dir=data_dir,
             settings=settings,
             budget_usd=budget_usd,
         )
+        pipeline._owns_provider = provider is None and chosen is not None
+        return pipeline
+
+    async def aclose(self) -> None:
+        """Release the provider's connections if this pipeline chose the provider itself.
+
+        `Pipeline.default()` without `provider=` chooses one from the settings;
+        that one is this pipeline's to close. A provider passed in is never
+        closed: it belongs to the caller. The store is never closed either.
+        The pipeline stays usable (a provider opens new connections when
+        needed). Also `async with pipeline: ...`.
+
+        Note:
+            Added in 0.2.0.
+        """
+        if self._owns_provider and self.provider is not None:
+            await self.provider.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         names = ", ".join(s.name for s in self.stages)
@@ -291,8 +314,19 @@ class Pipeline:
         video_id: str | None = None,
         force: bool | Iterable[str] = False,
     ) -> VideoResult:
-        """The blocking twin of [`run`][videopipe.Pipeline.run] (works in Jupyter too)."""
-        return run_blocking(self.run, source, video_id=video_id, force=force)
+        """The blocking twin of [`run`][videopipe.Pipeline.run] (works in Jupyter too).
+
+        Each call runs on an event loop of its own; a provider this pipeline
+        chose itself has that loop's connections closed before it returns.
+        """
+
+        async def call() -> VideoResult:
+            try:
+                return await self.run(source, video_id=video_id, force=force)
+            finally:
+                await self.aclose()
+
+        return run_blocking(call)
 
     async def run_many(
         self,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ._secrets import passwords_in, redact, redact_url, register_secret
 
 __all__ = ["Settings", "redact_url"]
 
@@ -26,9 +27,11 @@ class Settings(BaseSettings):
     settings = Settings(data_dir="/srv/videos", vision_max_concurrent=8)
     ```
 
-    Secrets are `pydantic.SecretStr`: the API key never appears in a `repr`, a
-    log line or an error message; call `.get_secret_value()` where the real
-    value is needed.
+    Secrets never show: the API key is a `pydantic.SecretStr` (call
+    `.get_secret_value()` where the real value is needed), and the database
+    password, in any DSN form (`postgresql://user:pw@host/db`, `?password=`,
+    `host=... password=...`), is masked in the `repr`, in `videopipe settings`
+    and in videopipe's logs.
 
     Note:
         Added in 0.1.0.
@@ -73,7 +76,36 @@ class Settings(BaseSettings):
         default=8000, ge=0, le=65535, description="Port of the worker's HTTP endpoints."
     )
     vision_max_concurrent: int = Field(
-        default=5, ge=1, description="Most vision calls in flight at once, across the process."
+        default=5,
+        ge=1,
+        description=(
+            "Most vision calls in flight at once, across the event loop's videos; the "
+            "adaptive limit lowers it while the provider answers 429, then grows back to it."
+        ),
+    )
+    transcribe_max_concurrent: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "Most transcription requests in flight at once, across the event loop's videos "
+            "(the cap of the adaptive limit)."
+        ),
+    )
+    embed_max_concurrent: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Most embedding requests in flight at once, across the event loop's videos "
+            "(the cap of the adaptive limit)."
+        ),
+    )
+    provider_retry_budget_sec: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            'Seconds one provider request may spend waiting on "slow down" answers (HTTP 429, '
+            "or 503 with Retry-After) before its stage fails with `RateLimited`."
+        ),
     )
     provider: str = Field(
         default="auto",
@@ -103,27 +135,21 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Self:
+        # So that logs and messages mask these values wherever they show up, whatever their shape.
+        if self.openai_api_key is not None:
+            register_secret(self.openai_api_key.get_secret_value())
+        for url in (self.database_url, self.openai_base_url or ""):
+            for password in passwords_in(url):
+                register_secret(password)
+        return self
+
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
-            yield name, redact_url(value) if name == "database_url" else value
+            yield name, redact(value) if isinstance(value, str) else value
 
     @property
     def log_level_number(self) -> int:
         """The numeric `logging` level of `log_level`."""
         return logging.getLevelNamesMapping()[self.log_level]
-
-
-def redact_url(url: str) -> str:
-    """Return `url` with any password replaced by `***`, for logs and error messages.
-
-    Examples:
-        >>> redact_url("postgresql://app:s3cret@db:5432/videos")
-        'postgresql://app:***@db:5432/videos'
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 import anyio
 import anyio.abc
 
-from ._batch import RetryPolicy
 from ._exceptions import ConfigurationError, ProviderError, RateLimited, StageError, StorageError
 from ._models import Job, JobStatus, UsageSummary
 from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
 from ._result import VideoResult
+from ._retry import RetryPolicy
+from ._secrets import redact
 from ._sync import run_blocking
 from .storage import DEFAULT_LEASE, JobQueue
 
@@ -469,7 +470,8 @@ async def _persist(
 
 
 def _error_text(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+    """The error as stored with the job and logged: passwords and keys masked."""
+    text = redact(str(error)) or type(error).__name__
     return text if isinstance(error, StageError) else f"{type(error).__name__}: {text}"
 
 

@@ -19,6 +19,7 @@ import wave
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import anyio
 import anyio.to_thread
@@ -152,4 +153,11 @@ class FakeProvider:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release."""
+        """Nothing to release; counted in `calls["aclose"]`."""
+        self.calls["aclose"] += 1
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

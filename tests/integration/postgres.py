@@ -49,7 +49,7 @@ def admin_connection():
     """An autocommit connection to the server, or skip/fail when it does not answer."""
     import psycopg
 
-    from videopipe.storage._postgres._values import redact_url
+    from videopipe._secrets import redact as redact_url
 
     dsn = server_dsn()
     try:

@@ -217,3 +217,41 @@ def test_no_socket_is_opened_while_blocked(no_network: None) -> None:
     """The guard of the offline test works (a check that can fail)."""
     with pytest.raises(AssertionError, match="network access attempted"):
         socket.getaddrinfo("example.com", 443)
+
+
+def test_one_local_provider_serves_successive_loops_and_two_threads(
+    provider: LocalProvider,
+) -> None:
+    """Nothing in it is bound to a loop: run_blocking twice, then two threads at once."""
+    import threading
+
+    import anyio
+
+    from videopipe._sync import run_blocking
+
+    async def embed(text: str) -> int:
+        return len((await provider.embed([text])).vectors[0])
+
+    assert anyio.run(embed, "first") == 384
+    assert run_blocking(embed, "second") == 384
+    both_running = threading.Barrier(2, timeout=10)
+    sizes: list[int] = []
+    errors: list[BaseException] = []
+
+    async def work(name: str) -> None:
+        await anyio.to_thread.run_sync(both_running.wait)
+        sizes.append(await embed(name))
+
+    def thread(name: str) -> None:
+        try:
+            anyio.run(work, name)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=thread, args=(n,)) for n in ("left", "right")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert errors == []
+    assert sizes == [384, 384]

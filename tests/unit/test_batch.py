@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import videopipe as vp
+from videopipe.providers import classify_http_error
 
 
 class Gauge:
@@ -236,18 +237,21 @@ async def test_leaving_stream_batch_early_cancels_in_flight_items() -> None:
 # --- retries -----------------------------------------------------------------------
 
 
-async def test_retryable_errors_are_retried_and_attempts_are_reported() -> None:
+@pytest.mark.parametrize("foreign", [False, True])
+async def test_retryable_errors_are_retried_and_attempts_are_reported(foreign: bool) -> None:
+    """videopipe's errors say they are retryable; httpx's do through the `classify` hook."""
     calls: dict[int, int] = {}
 
     async def worker(i: int) -> int:
         calls[i] = calls.get(i, 0) + 1
         if i == 1 and calls[i] < 3:
-            raise httpx.ConnectError("reset")
+            raise httpx.ConnectError("reset") if foreign else vp.ProviderError(retryable=True)
         if i == 2:
-            raise status_error(503)
+            raise status_error(503) if foreign else vp.ProviderError(status_code=503)
         return i
 
-    policy = vp.RetryPolicy(attempts=3, initial_delay=0.001)
+    classify = classify_http_error if foreign else None
+    policy = vp.RetryPolicy(attempts=3, initial_delay=0.001, classify=classify)
     results = await vp.process_batch(range(4), worker, retry=policy)
     assert results[0] == vp.Ok(0, attempts=1)
     assert results[1] == vp.Ok(1, attempts=3)
@@ -264,7 +268,8 @@ async def test_non_retryable_errors_fail_at_once() -> None:
         calls += 1
         raise status_error(401)
 
-    [result] = await vp.process_batch([1], worker, retry=vp.RetryPolicy(initial_delay=0))
+    policy = vp.RetryPolicy(initial_delay=0, classify=classify_http_error)
+    [result] = await vp.process_batch([1], worker, retry=policy)
     assert isinstance(result, vp.Err)
     assert result.attempts == 1
     assert calls == 1
@@ -297,18 +302,24 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     assert [fixed.delay(a) for a in (1, 2, 3)] == [0.5, 1.0, 2.0]
 
 
+def _mapped(error: Exception) -> Exception:
+    return classify_http_error(error) or error
+
+
 def test_retry_after_is_read_from_errors_and_headers() -> None:
+    """The provider boundary parses Retry-After once; everything above reads `retry_after`."""
     assert vp.retry_after(vp.RateLimited(retry_after=3)) == 3.0
-    assert vp.retry_after(status_error(429, {"Retry-After": "7"})) == 7.0
-    assert vp.retry_after(status_error(429, {"retry-after-ms": "250"})) == 0.25
+    assert vp.retry_after(_mapped(status_error(429, {"Retry-After": "7"}))) == 7.0
+    assert vp.retry_after(_mapped(status_error(429, {"retry-after-ms": "250"}))) == 0.25
     when = datetime.now(UTC) + timedelta(seconds=30)
     from_date = vp.retry_after(
-        status_error(503, {"Retry-After": format_datetime(when, usegmt=True)})
+        _mapped(status_error(503, {"Retry-After": format_datetime(when, usegmt=True)}))
     )
     assert from_date is not None
     assert 25 < from_date <= 30
-    assert vp.retry_after(status_error(429, {"Retry-After": "soon"})) is None
-    assert vp.retry_after(status_error(429)) is None
+    assert vp.retry_after(_mapped(status_error(429, {"Retry-After": "soon"}))) is None
+    assert vp.retry_after(_mapped(status_error(429))) is None
+    assert vp.retry_after(status_error(429, {"Retry-After": "7"})) is None  # foreign: unread
     assert vp.retry_after(ValueError()) is None
     wrapped = vp.StageError("x", stage="vision")
     wrapped.__cause__ = vp.RateLimited(retry_after=1.5)
@@ -330,7 +341,8 @@ async def test_retry_after_header_is_honoured() -> None:
             raise status_error(429, {"Retry-After": "0.3"})
         return "ok"
 
-    [result] = await vp.process_batch([0], worker, retry=vp.RetryPolicy(initial_delay=0.001))
+    policy = vp.RetryPolicy(initial_delay=0.001, classify=classify_http_error)
+    [result] = await vp.process_batch([0], worker, retry=policy)
     assert result == vp.Ok("ok", attempts=2)
     assert stamps[1] - stamps[0] >= 0.3
 
@@ -368,11 +380,15 @@ def _openai_error(cls: type[openai.APIStatusError], status: int) -> openai.APISt
     ],
 )
 def test_default_retry_classification(error: Exception, retryable: bool) -> None:
-    assert vp.is_retryable(error) is retryable
+    """Foreign errors are classified once, by the provider boundary's mapping."""
+    assert vp.is_retryable(_mapped(error)) is retryable
+    if classify_http_error(error) is not None:
+        assert not vp.is_retryable(error)  # never guessed at from the foreign type itself
+        assert vp.RetryPolicy(classify=classify_http_error).should_retry(error, 1) is retryable
 
 
 def test_openai_errors_carry_their_retry_after() -> None:
-    assert vp.retry_after(_openai_error(openai.RateLimitError, 429)) == 2.0
+    assert vp.retry_after(_mapped(_openai_error(openai.RateLimitError, 429))) == 2.0
 
 
 def test_stage_error_is_retryable_when_its_cause_is() -> None:

@@ -15,6 +15,7 @@ from ._base import (
     TranscriptPiece,
 )
 from ._choose import ProviderFactory, register_provider
+from ._http import classify_http_error
 from ._local import LOCAL_MODEL_FILES, LocalProvider, ModelFile
 from ._openai import PRICES, OpenAIProvider
 
@@ -34,6 +35,7 @@ __all__ = [
     "ProviderFactory",
     "Transcript",
     "TranscriptPiece",
+    "classify_http_error",
     "register_provider",
 ]
 

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import anyio.lowlevel
@@ -339,8 +339,10 @@ class LocalProvider:
 
     Every model is loaded once per process, on first use, and checked against
     the SHA-256 that videopipe pins. Inference runs in worker threads, at most
-    `threads` at a time across the process's LocalProviders, so it never blocks
-    the event loop.
+    `threads` at a time per event loop across its LocalProviders, so it never
+    blocks the event loop. It holds nothing bound to an event loop: one
+    provider works from successive `run_blocking` calls, Jupyter's loop and
+    several threads at once.
 
     What it can and cannot do:
 
@@ -500,6 +502,12 @@ class LocalProvider:
 
     async def aclose(self) -> None:
         """Nothing to release: the models stay loaded for the process's other providers."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 _LIMITERS: anyio.lowlevel.RunVar[dict[int, anyio.CapacityLimiter]] = anyio.lowlevel.RunVar(

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
 from pydantic import SecretStr, ValidationError
 
-from .._batch import retry_after
-from .._exceptions import (
-    ConfigurationError,
-    MalformedResponse,
-    ProviderError,
-    ProviderTimeout,
-    RateLimited,
-)
+from .._exceptions import ConfigurationError, MalformedResponse, ProviderError
 from .._imports import require
 from .._observability import METRICS
+from .._secrets import redact, register_secret
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Price, Transcript, TranscriptPiece
+from ._http import api_message, classify_http_error
 
 if TYPE_CHECKING:
     import openai
@@ -56,8 +53,6 @@ _DEFAULT_PROMPT = (
 _MAX_INPUTS = 2048
 _MAX_TOKENS = 300_000
 
-_KEYLIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
-
 
 def _estimate_tokens(text: str) -> int:
     # ~4 characters per token for English; 3 keeps a safety margin for other text.
@@ -69,11 +64,18 @@ class OpenAIProvider:
 
     Works against api.openai.com or any OpenAI-compatible server (vLLM, Ollama,
     LocalAI, a speech server) through `base_url`. The SDK's own retries are
-    off by default: retryable failures (429 with its `Retry-After`, timeouts,
-    5xx) are raised as [`RateLimited`][videopipe.RateLimited],
+    off by default: its errors are mapped once, here, to
+    [`RateLimited`][videopipe.RateLimited] (429, or 503 with `Retry-After`),
     [`ProviderTimeout`][videopipe.ProviderTimeout] or
-    [`ProviderError`][videopipe.ProviderError] and retried by the one retry
-    policy of the stages (`process_batch`).
+    [`ProviderError`][videopipe.ProviderError], with `retryable` and
+    `retry_after` set, and retried by the one retry policy of the stages
+    (`process_batch`).
+
+    One provider works from any event loop and any thread: it opens one HTTP
+    client per event loop, when that loop first uses it, and closes it when
+    that loop ends (or on `aclose()`), so successive `run_blocking` calls,
+    Jupyter's loop and threads each get connections of their own. An injected
+    `client` is used as it is, on whatever loop its owner uses it.
 
     Examples:
         ```python
@@ -82,7 +84,8 @@ class OpenAIProvider:
         ```
 
     Args:
-        client: An `openai.AsyncOpenAI` to use instead of building one.
+        client: An `openai.AsyncOpenAI` to use instead of building one per loop
+            (its owner closes it, and uses it from one loop).
         api_key: The API key; defaults to `OPENAI_API_KEY`. Not needed with a
             `base_url` server that does not check keys.
         base_url: An OpenAI-compatible server's base URL.
@@ -123,18 +126,29 @@ class OpenAIProvider:
         self._openai = require("openai", package="openai", extra="openai", feature="OpenAIProvider")
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         key = key or os.environ.get("OPENAI_API_KEY")
-        owned = client is None
-        if client is None:
-            if not key and base_url is None:
-                raise ConfigurationError(
-                    "OpenAIProvider needs an API key: set OPENAI_API_KEY, pass api_key=, "
-                    "or pass base_url= for an OpenAI-compatible server that needs none"
-                )
-            client = self._openai.AsyncOpenAI(
-                api_key=key or "unused", base_url=base_url, max_retries=max_retries, timeout=timeout
+        if client is None and not key and base_url is None:
+            raise ConfigurationError(
+                "OpenAIProvider needs an API key: set OPENAI_API_KEY, pass api_key=, "
+                "or pass base_url= for an OpenAI-compatible server that needs none"
             )
-        self.client = client
-        self._owns_client = owned
+        register_secret(key)
+        self.client: openai.AsyncOpenAI | None = client
+        """The injected client, if any; otherwise the provider makes one per event loop."""
+        self._options: dict[str, Any] = {
+            "api_key": key or "unused",
+            "base_url": base_url,
+            "max_retries": max_retries,
+            "timeout": timeout,
+        }
+        self.base_url = str(
+            client.base_url
+            if client is not None
+            else base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        )
+        """The server's base URL."""
+        self._clients: dict[anyio.lowlevel.EventLoopToken, openai.AsyncOpenAI] = {}
+        self._keepers: dict[anyio.lowlevel.EventLoopToken, AsyncGenerator[None]] = {}
+        self._lock = threading.Lock()
         self._secret = key
         self.transcription_model = transcription_model
         self.vision_model = vision_model
@@ -144,12 +158,54 @@ class OpenAIProvider:
         self.prices = dict(PRICES if prices is None else prices)
 
     def __repr__(self) -> str:
-        return f"OpenAIProvider(base_url={str(self.client.base_url)!r})"
+        return f"OpenAIProvider(base_url={redact(self.base_url)!r})"
+
+    async def _client(self) -> openai.AsyncOpenAI:
+        """The injected client, or this event loop's own (made on first use)."""
+        if self.client is not None:
+            return self.client
+        token = anyio.lowlevel.current_token()
+        with self._lock:
+            self._forget_ended_loops()
+            existing = self._clients.get(token)
+            if existing is not None:
+                return existing
+            client: openai.AsyncOpenAI = self._openai.AsyncOpenAI(**self._options)
+            self._clients[token] = client
+        # An async generator first run on this loop is finalized by the loop when it ends
+        # (`shutdown_asyncgens`, which `asyncio.run` and `anyio.run` call): that closes the
+        # client on its own loop, before the loop closes, even if no one calls `aclose()`.
+        keeper = _close_at_loop_end(client)
+        await anext(keeper)
+        with self._lock:
+            self._keepers[token] = keeper
+        return client
+
+    def _forget_ended_loops(self) -> None:
+        for token in list(self._clients):
+            loop = token.native_token
+            if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_closed():
+                del self._clients[token]
+                self._keepers.pop(token, None)
 
     async def aclose(self) -> None:
-        """Close the HTTP client this provider made; an injected `client` is left to its owner."""
-        if self._owns_client:
-            await self.client.close()
+        """Close the HTTP connections this provider opened on the running event loop.
+
+        Connections of other loops are closed when those loops end. The provider
+        stays usable: a later call opens new connections. An injected `client`
+        is left to its owner. Calling it twice is harmless.
+        """
+        if self.client is not None:
+            return
+        token = anyio.lowlevel.current_token()
+        with self._lock:
+            self._forget_ended_loops()
+            client = self._clients.pop(token, None)
+            keeper = self._keepers.pop(token, None)
+        if keeper is not None:
+            await keeper.aclose()  # closes the client
+        elif client is not None:
+            await client.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -177,9 +233,10 @@ class OpenAIProvider:
         path = Path(audio_path)
         data = await anyio.to_thread.run_sync(path.read_bytes)
         extra: dict[str, Any] = {} if language is None else {"language": language}
+        client = await self._client()
         response = await self._call(
             "transcription",
-            lambda: self.client.audio.transcriptions.create(
+            lambda: client.audio.transcriptions.create(
                 file=(path.name, data),
                 model=self.transcription_model,
                 response_format="verbose_json",
@@ -218,9 +275,10 @@ class OpenAIProvider:
                 ],
             }
         ]
+        client = await self._client()
         completion = await self._call(
             "vision",
-            lambda: self.client.chat.completions.parse(
+            lambda: client.chat.completions.parse(
                 model=self.vision_model, messages=messages, response_format=FrameAnalysis
             ),
         )
@@ -251,12 +309,13 @@ class OpenAIProvider:
         tokens = 0
         requests = 0
         extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
+        client = await self._client()
         for batch in _batches(texts):
 
             def request(batch: list[str] = batch) -> Awaitable[Any]:
                 # base64 float32: a quarter of the bytes, and no per-float parsing (for
                 # 1536 dimensions, JSON floats cost the client more than the request).
-                return self.client.embeddings.create(
+                return client.embeddings.create(
                     input=batch, model=self._embedding_model, encoding_format="base64", **extra
                 )
 
@@ -284,7 +343,7 @@ class OpenAIProvider:
     def _scrub(self, text: str) -> str:
         if self._secret:
             text = text.replace(self._secret, "***")
-        return _KEYLIKE.sub("sk-***", text)
+        return redact(text)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -294,44 +353,43 @@ class OpenAIProvider:
             raise
 
     async def _mapped(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Call the SDK; its errors become videopipe's, classified once (`providers._http`)."""
         oa = self._openai
         try:
             return await call()
-        except oa.RateLimitError as exc:
-            raise RateLimited(
-                f"{what}: rate limited (HTTP 429): {self._scrub(_api_message(exc))}",
-                retry_after=retry_after(exc),
-            ) from exc
-        except oa.APITimeoutError as exc:
-            raise ProviderTimeout(f"{what}: the provider did not answer in time") from exc
-        except oa.APIConnectionError as exc:
-            raise ProviderError(
-                f"{what}: could not reach the provider at {self.client.base_url}: {exc}"
-            ) from exc
         except oa.AuthenticationError as exc:
             raise ProviderError(
                 f"{what}: the provider rejected the API key (HTTP 401): "
-                f"{self._scrub(_api_message(exc))}. Check OPENAI_API_KEY.",
+                f"{self._scrub(api_message(exc))}. Check OPENAI_API_KEY.",
                 status_code=401,
             ) from exc
-        except oa.APIStatusError as exc:
+        except oa.APITimeoutError as exc:
+            raise _mapped_error(exc, what, self._scrub) from exc
+        except oa.APIConnectionError as exc:
             raise ProviderError(
-                f"{what}: HTTP {exc.status_code}: {self._scrub(_api_message(exc))}",
-                status_code=exc.status_code,
+                f"{what}: could not reach the provider at {redact(self.base_url)}: {exc}",
+                retryable=True,
             ) from exc
+        except oa.APIStatusError as exc:
+            raise _mapped_error(exc, what, self._scrub) from exc
         except (ValidationError, json.JSONDecodeError, oa.LengthFinishReasonError) as exc:
             raise MalformedResponse(
                 f"{what}: the provider's answer could not be parsed: {self._scrub(str(exc))[:300]}"
             ) from exc
 
 
-def _api_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return exc.message
+def _mapped_error(exc: Exception, what: str, scrub: Callable[[str], str]) -> ProviderError:
+    error = classify_http_error(exc, what=what, scrub=scrub)
+    assert error is not None  # an SDK error of a kind it maps
+    return error
+
+
+async def _close_at_loop_end(client: openai.AsyncOpenAI) -> AsyncGenerator[None]:
+    """Suspended until its loop finalizes it (or `aclose()`), then closes `client`."""
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def _batches(texts: Sequence[str]) -> list[list[str]]:

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
 
 from .. import _media as media
-from .._batch import Err, Ok, RetryPolicy, process_batch
+from .._batch import Err, Ok, process_batch
 from .._budget import Reservation
 from .._cost import embedding_cost, text_tokens, transcription_cost, vision_cost
 from .._exceptions import ConfigurationError, MalformedResponse, ProviderError
+from .._limits import AdaptiveLimit, endpoint_limit
 from .._models import (
     Embedding,
     Frame,
@@ -30,6 +30,7 @@ from .._models import (
     text_hash,
 )
 from .._observability import METRICS
+from .._retry import RetryPolicy
 from .._stage import (
     EMBEDDINGS,
     FRAMES,
@@ -50,8 +51,13 @@ _NO_PROVIDER = "no AI provider is configured: " + NO_PROVIDER_HINT
 CAPTION_SCHEMA_VERSION = 1
 
 
-def _counted(policy: RetryPolicy) -> RetryPolicy:
-    """`policy`, also counting provider retries in the metrics (before its own `on_retry`)."""
+def _policy(ctx: StageContext, given: RetryPolicy | None) -> RetryPolicy:
+    """The stage's retry policy, counting provider retries in the metrics.
+
+    By default, "slow down" answers get the settings' time budget. The count
+    comes before the policy's own `on_retry`.
+    """
+    policy = given or RetryPolicy(budget=ctx.settings.provider_retry_budget_sec)
     own = policy.on_retry
 
     def on_retry(exc: Exception, attempt: int, delay: float) -> None:
@@ -61,6 +67,16 @@ def _counted(policy: RetryPolicy) -> RetryPolicy:
             own(exc, attempt, delay)
 
     return replace(policy, on_retry=on_retry)
+
+
+def _limit(ctx: StageContext, provider: Provider, endpoint: str, model: str) -> AdaptiveLimit:
+    """The adaptive in-flight limit of `provider`'s `endpoint`, shared by the loop's videos."""
+    caps = {
+        TRANSCRIBE: ctx.settings.transcribe_max_concurrent,
+        VISION: ctx.settings.vision_max_concurrent,
+        EMBEDDINGS: ctx.settings.embed_max_concurrent,
+    }
+    return endpoint_limit(provider.name, endpoint, model, caps[endpoint])
 
 
 def _provider(ctx: StageContext) -> Provider:
@@ -210,7 +226,11 @@ class Transcribe:
         max_upload_bytes: The largest audio file sent in one request.
         overlap: Seconds shared by consecutive chunks.
         concurrency: Most chunks in flight at once.
-        retry: How passing failures (429, 5xx, timeouts) are retried.
+        retry: How passing failures are retried; by default "slow down" answers
+            (429) for up to `PROVIDER_RETRY_BUDGET_SEC` seconds, others 3 times.
+
+    At most `TRANSCRIBE_MAX_CONCURRENT` requests are in flight across the
+    loop's videos, fewer while the provider answers 429 (an adaptive limit).
 
     Note:
         Added in 0.1.0.
@@ -232,7 +252,7 @@ class Transcribe:
         self.max_upload_bytes = max_upload_bytes
         self.overlap = overlap
         self.concurrency = concurrency
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
 
     async def run(self, ctx: StageContext) -> list[TranscriptSegment]:
         """Transcribe the video's audio and store its segments and subtitles."""
@@ -248,15 +268,18 @@ class Transcribe:
             )
         )
 
+        limit = _limit(ctx, provider, TRANSCRIBE, provider.transcription_model)
+
         async def send(chunk: AudioChunk) -> Any:
-            return await provider.transcribe(chunk.path, language=self.language)
+            async with limit.request():
+                return await provider.transcribe(chunk.path, language=self.language)
 
         audio_seconds = sum(c.end - c.start for c in chunks)
         reservation = _reserve(ctx, transcription_cost(provider, audio_seconds))
         results: list[Ok[Any] | Err] = []
         try:
             results = await process_batch(
-                chunks, send, concurrency=self.concurrency, retry=_counted(self.retry)
+                chunks, send, concurrency=self.concurrency, retry=_policy(ctx, self.retry)
             )
         finally:
             _settle(reservation, results)
@@ -308,22 +331,6 @@ async def _write_atomic(path: Path, text: str) -> None:
 
 # --- vision -------------------------------------------------------------------------------
 
-_VISION_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
-    "videopipe_vision_limiter"
-)
-
-
-def vision_limiter(limit: int) -> anyio.CapacityLimiter:
-    """The event loop's one limiter of vision calls, shared by all videos."""
-    try:
-        limiter = _VISION_LIMITER.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(limit)
-        _VISION_LIMITER.set(limiter)
-    if limiter.total_tokens != limit:
-        limiter.total_tokens = limit
-    return limiter
-
 
 def caption_cache_key(phash: str, prompt: str | None, model: str) -> str:
     """The key under which a frame's analysis is cached across videos."""
@@ -337,12 +344,14 @@ class Caption:
     caption. Analyses are cached by perceptual hash, prompt, model and schema
     version, so a near-identical frame in another video reuses a caption
     already paid for. At most `VISION_MAX_CONCURRENT` calls are in flight across
-    the whole process. A frame whose answer cannot be parsed is tried once more,
-    then recorded with its error, without failing the video.
+    the event loop's videos, fewer while the provider answers 429 (an adaptive
+    limit). A frame whose answer cannot be parsed is tried once more, then
+    recorded with its error, without failing the video.
 
     Args:
         prompt: The instruction sent with every frame (a default suits search).
-        retry: How passing failures (429, 5xx, timeouts) are retried.
+        retry: How passing failures are retried; by default "slow down" answers
+            (429) for up to `PROVIDER_RETRY_BUDGET_SEC` seconds, others 3 times.
 
     Note:
         Added in 0.1.0.
@@ -353,7 +362,7 @@ class Caption:
 
     def __init__(self, *, prompt: str | None = None, retry: RetryPolicy | None = None) -> None:
         self.prompt = prompt
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
 
     async def run(self, ctx: StageContext) -> list[FrameCaption]:
         """Caption the video's unique frames and store the captions."""
@@ -364,10 +373,10 @@ class Caption:
         keys = {f.id: caption_cache_key(f.phash, self.prompt, model) for f in unique}
         cached = await ctx.store.get_cached(keys.values())
         to_send = [f for f in unique if keys[f.id] not in cached]
-        limiter = vision_limiter(ctx.settings.vision_max_concurrent)
+        limit = _limit(ctx, provider, VISION, model)
 
         async def describe(frame: Frame) -> Captioned | MalformedResponse:
-            async with limiter:
+            async with limit.request():
                 try:
                     return await provider.caption(frame.path, prompt=self.prompt)
                 except MalformedResponse:
@@ -383,8 +392,8 @@ class Caption:
             results = await process_batch(
                 to_send,
                 describe,
-                concurrency=max(1, int(limiter.total_tokens)),
-                retry=_counted(self.retry),
+                concurrency=limit.cap,
+                retry=_policy(ctx, self.retry),
             )
         finally:
             _settle(reservation, results)
@@ -449,8 +458,12 @@ class Embed:
     Texts already embedded with the same model (by content hash) are not sent
     again, so re-runs and identical texts cost nothing.
 
+    At most `EMBED_MAX_CONCURRENT` requests are in flight across the loop's
+    videos, fewer while the provider answers 429 (an adaptive limit).
+
     Args:
-        retry: How passing failures (429, 5xx, timeouts) are retried.
+        retry: How passing failures are retried; by default "slow down" answers
+            (429) for up to `PROVIDER_RETRY_BUDGET_SEC` seconds, others 3 times.
 
     Note:
         Added in 0.1.0.
@@ -460,7 +473,7 @@ class Embed:
     requires = (TRANSCRIBE, VISION)
 
     def __init__(self, *, retry: RetryPolicy | None = None) -> None:
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
 
     async def run(self, ctx: StageContext) -> dict[str, int]:
         """Embed and store the video's texts."""
@@ -486,7 +499,13 @@ class Embed:
             reservation = _reserve(ctx, embedding_cost(provider, text_tokens(todo)))
             results: list[Ok[Embedded] | Err] = []
             try:
-                results = await process_batch([todo], provider.embed, retry=_counted(self.retry))
+                limit = _limit(ctx, provider, EMBEDDINGS, model)
+
+                async def embed(texts: list[str]) -> Embedded:
+                    async with limit.request():
+                        return await provider.embed(texts)
+
+                results = await process_batch([todo], embed, retry=_policy(ctx, self.retry))
             finally:
                 _settle(reservation, results)
             [result] = results

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from .._exceptions import ConfigurationError
 from .._imports import public as _public
+from .._secrets import redact
 from ._memory import MemoryStore
 from ._postgres import PostgresStore
 from ._queue import DEFAULT_LEASE, JobQueue
@@ -101,7 +102,7 @@ def open_store(url: str) -> Store:
     except KeyError:
         valid = ", ".join(f"'{s}://'" for s in sorted(BACKENDS))
         raise ConfigurationError(
-            f"unknown store URL {url!r}: the scheme must be one of {valid}"
+            f"unknown store URL {redact(url)!r}: the scheme must be one of {valid}"
         ) from None
     return factory(url)
 

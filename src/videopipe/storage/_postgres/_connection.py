@@ -17,10 +17,11 @@ import anyio
 
 from ..._exceptions import ConfigurationError, StorageError, StoreClosed
 from ..._imports import require
+from ..._secrets import redact
 from .. import sql
 from .._migrate import migrate
 from ._pgvector import ANN_MIN_ROWS, _enable_pgvector
-from ._values import _Q, Row, T, logger, redact_url
+from ._values import _Q, Row, T, logger
 
 if TYPE_CHECKING:
     from psycopg.rows import DictRow
@@ -43,13 +44,13 @@ class PostgresConnection:
 
         if not url.lower().startswith(("postgresql://", "postgres://")):
             raise ConfigurationError(
-                f"not a PostgreSQL URL: {redact_url(url)!r}; use postgresql://user@host/dbname"
+                f"not a PostgreSQL URL: {redact(url)!r}; use postgresql://user@host/dbname"
             )
         try:
             params = conninfo_to_dict(url)
         except Exception as exc:  # psycopg.ProgrammingError, with the parser's reason
-            raise ConfigurationError(f"invalid PostgreSQL URL {redact_url(url)!r}: {exc}") from None
-        self.url = redact_url(url)
+            raise ConfigurationError(redact(f"invalid PostgreSQL URL {url!r}: {exc}")) from None
+        self.url = redact(url)
         self._conninfo = url
         self._kwargs: dict[str, Any] = {"autocommit": True}
         if "application_name" not in params:

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
     Conn = AsyncConnection[DictRow]
 
-__all__ = ["Row", "T", "logger", "redact_url"]
+__all__ = ["Row", "T", "logger"]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -39,23 +38,6 @@ logger = logging.getLogger("videopipe.storage._postgres")
 _Q = sql.queries("postgres")
 
 # --- values in and out ------------------------------------------------------------------
-
-
-def redact_url(url: str) -> str:
-    """`url` with any password replaced by `***`, for messages and `repr`."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            user, _, host = netloc.rpartition("@")
-            netloc = f"{user.partition(':')[0]}:***@{host}"
-        query = parts.query
-        if "password" in query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs])
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "<unparsable URL>"
 
 
 def _ok(key: str) -> bool:
