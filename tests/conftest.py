@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -35,3 +36,18 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     logging.getLogger("videopipe").setLevel(logging.NOTSET)
     # Providers a test (or a docs page) registers are forgotten after it.
     monkeypatch.setattr(_choose, "_REGISTRY", dict(_choose._REGISTRY))
+
+
+@pytest.fixture(autouse=True)
+def _videopipe_logger_restored() -> Iterator[None]:
+    """A test that calls `configure_logging` (handlers, `propagate = False`) leaks it to none.
+
+    Left in place, the next test's `caplog` would see none of videopipe's records.
+    """
+    logger = logging.getLogger("videopipe")
+    handlers, propagate = list(logger.handlers), logger.propagate
+    yield
+    for handler in [h for h in logger.handlers if h not in handlers]:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = propagate
