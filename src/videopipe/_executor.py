@@ -18,6 +18,7 @@ import anyio
 from ._exceptions import ConfigurationError, MediaError, StageError
 from ._models import StageRun, StageStatus, Video, VideoStatus, utcnow
 from ._result import StageOutcome, VideoResult
+from ._secrets import redact
 from ._settings import Settings
 from ._stage import MARKERS, LoadsOutput, Marked, Stage, StageContext, StageSkipped, VideoPaths
 
@@ -269,7 +270,8 @@ class _Run:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    """The error as stored and shown: no password or key survives (`_secrets.redact`)."""
+    text = redact(str(exc)) or type(exc).__name__
     if isinstance(exc, MediaError):
         return text
     return f"{type(exc).__name__}: {text}"

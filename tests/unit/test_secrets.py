@@ -123,3 +123,44 @@ def test_the_error_or_store_open_store_gives_hides_the_password(url: str) -> Non
         shown += [store.url, repr(store)]
     assert shown
     assert all(_clean(text) for text in shown)
+
+
+async def test_a_failed_stage_stores_and_reports_its_error_without_secrets(
+    dsn: str, tmp_path
+) -> None:
+    """The error a stage raised is stored (video, stage run), returned and shown in the report."""
+    from videopipe.storage import MemoryStore
+
+    video_file = tmp_path / "talk.mp4"
+    video_file.write_bytes(b"the stage below never reads it")
+
+    class Leaky:
+        name = "leaky"
+        requires = ()
+
+        async def run(self, ctx: vp.StageContext) -> None:
+            raise RuntimeError(f"cannot reach {dsn} with key {KEY}")
+
+    store = MemoryStore()
+    pipeline = vp.Pipeline([Leaky()], store=store, data_dir=tmp_path, settings=vp.Settings())
+    with pytest.raises(vp.StageError) as caught:
+        await pipeline.run(video_file)
+    result = caught.value.result
+    assert result is not None
+    video = await store.get_video(result.video_id)
+    runs = await store.get_stage_runs(result.video_id)
+    report = await vp.load_report(store, result.video_id)
+    from prometheus_client import generate_latest
+
+    from videopipe._observability import METRICS
+
+    metrics = generate_latest(METRICS.registry).decode()
+    shown = [
+        video.error or "",
+        runs["leaky"].error or "",
+        result.table(),
+        report.to_html(),
+        metrics,
+    ]
+    assert "cannot reach" in shown[1]
+    assert all(_clean(text) for text in shown)

@@ -31,6 +31,7 @@ from .._models import (
 )
 from .._observability import METRICS
 from .._retry import RetryPolicy
+from .._secrets import redact
 from .._stage import (
     EMBEDDINGS,
     FRAMES,
@@ -410,7 +411,7 @@ class Caption:
                 raise r.error
             value = r.unwrap()
             if isinstance(value, MalformedResponse):
-                errors[frame.id] = str(value)
+                errors[frame.id] = redact(str(value))
                 continue
             analyses[frame.id] = value.analysis
             fresh[keys[frame.id]] = value.analysis.model_dump_json()
