@@ -1,7 +1,9 @@
 """Benchmark the AI stages against a local mock OpenAI-compatible server, with and without 429s.
 
-Run:  python benchmarks/bench_provider.py         (20 one-minute videos; 0 %, 20 % and 50 % 429s)
+Run:  python benchmarks/bench_provider.py         (20 one-minute videos; 0 %, 20 % and 50 % 429s;
+                                                   then 4 worker processes under one shared limit)
       python benchmarks/bench_provider.py --videos 5 --latency 0.1 --rate-limit 0.2
+      python benchmarks/bench_provider.py --shared-only --workers 4 --worker-videos 20
 
 The mock server is the tests' (`tests/openai_server.py`), on 127.0.0.1 in a
 child process, so its CPU work does not compete with the client for the
@@ -27,6 +29,21 @@ through the real `Transcribe`, `Caption` and `Embed` stages and `OpenAIProvider`
 transcript and caption and the video ID into every frame's pHash, so no cache
 makes one video cheaper than another.
 
+The last row is the shared limiter (`PROVIDER_RPM`): `--workers` worker
+processes (spawned, each with its own event loop, store connection and
+provider) run `--worker-videos` videos each against one mock that enforces an
+account's limit of `--shared-rpm` requests a minute by answering 429 above it
+(a sliding window: at most the limit answered in any window). The window is
+scaled down to `--shared-window` seconds (6 s: 60 requests per 6 s, the same
+10 requests a second as 600 a minute), so that a run of about 100 s spans 16
+windows instead of under two. The workers share one SQLite file (or
+`--shared-store`, such as a PostgreSQL URL), which keeps the limit's bucket,
+and set `PROVIDER_RATE_WINDOW_SEC` to the mock's window and `PROVIDER_RPM` to
+its limit per that window (60). Goals:
+at least 90 % of the limit used (requests answered per second, from the first
+request to the last, against the limit's rate), at most 5 % of requests
+answered 429, and no video failed.
+
 It prints, per run: wall time against the ideal given the concurrency caps,
 requests per video, 429s answered, the peak of concurrent vision requests (which
 must not pass `VISION_MAX_CONCURRENT`), and the estimated cost per minute of
@@ -37,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -50,13 +68,16 @@ import videopipe as vp
 from videopipe._models import Frame, frame_id, scene_id
 from videopipe.providers import OpenAIProvider
 from videopipe.stages import Caption, DetectScenes, Embed, ExtractFrames, Normalize, Transcribe
-from videopipe.storage import MemoryStore
+from videopipe.storage import MemoryStore, open_store
 
 sys.path.insert(0, str(ROOT))
-from tests.openai_server import OpenAIServerProcess  # the tests' server
+from tests.openai_server import OpenAIServerProcess, most_in_window  # the tests' server
 
 GOALS = {0.2: 1.5, 0.5: 2.5}
 """Most wall time of a storm run against the run without 429s, by share of 429s."""
+
+SHARED_GOALS = {"used": 0.90, "limited": 0.05}
+"""The shared limiter's goals: least share of the limit used, most share of requests 429."""
 
 # --- stand-in media stages over prepared outputs -------------------------------------------
 
@@ -237,6 +258,141 @@ def report(args: argparse.Namespace, r: dict[str, Any], baseline: float | None) 
     return met
 
 
+# --- the shared limit: worker processes against one account's limit --------------------------
+
+
+async def _worker_videos(
+    args: argparse.Namespace,
+    worker: str,
+    url: str,
+    base_url: str,
+    clip: Path,
+    data_dir: Path,
+    video: vp.Video,
+    frames: list[Frame],
+) -> list[str]:
+    # PROVIDER_RPM counts over PROVIDER_RATE_WINDOW_SEC: the limit of the scaled window.
+    settings = vp.Settings(
+        vision_max_concurrent=args.vision_max,
+        provider_rpm=args.shared_rpm * args.shared_window / 60,
+        provider_rate_window_sec=args.shared_window,
+        _env_file=None,
+    )
+    async with (
+        open_store(url) as store,
+        OpenAIProvider(api_key="bench", base_url=base_url) as provider,
+    ):
+        pipeline = vp.Pipeline(
+            [PreparedNormalize(video), Transcribe(), PreparedFrames(frames), Caption(), Embed()],
+            store=store,
+            provider=provider,
+            data_dir=data_dir / worker,
+            settings=settings,
+        )
+        ids = [f"{worker}v{i:02d}" for i in range(args.worker_videos)]
+
+        async def one(video_id: str) -> vp.VideoResult:
+            return await pipeline.run(clip, video_id=video_id)
+
+        results = await vp.process_batch(ids, one, concurrency=args.concurrency)
+    return [repr(r.error) for r in results if isinstance(r, vp.Err)]
+
+
+def shared_worker(*arguments: Any) -> None:
+    """One worker process: its videos, then its failures on the queue (spawned)."""
+    *rest, start, results = arguments
+    start.wait()
+    try:
+        results.put((rest[1], anyio.run(_worker_videos, *rest)))
+    except BaseException as exc:
+        results.put((rest[1], [repr(exc)]))
+        raise
+
+
+def run_shared(
+    args: argparse.Namespace, clip: Path, data_dir: Path, video: vp.Video, frames: list[Frame]
+) -> dict[str, Any]:
+    limit = round(args.shared_rpm * args.shared_window / 60)
+    server = OpenAIServerProcess(
+        latency=args.latency, window=(limit, args.shared_window), timeout=args.server_timeout
+    )
+    server.start()
+    url = args.shared_store or f"sqlite:///{data_dir / 'shared.db'}"
+    anyio.run(_fresh_store, url)
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(args.workers), ctx.Queue()
+    arguments = [
+        (args, f"w{i}", url, server.base_url, clip, data_dir, video, frames, start, results)
+        for i in range(args.workers)
+    ]
+    processes = [ctx.Process(target=shared_worker, args=a, daemon=True) for a in arguments]
+    t0 = time.perf_counter()
+    try:
+        for process in processes:
+            process.start()
+        failures = dict(results.get(timeout=args.server_timeout) for _ in processes)
+        wall = time.perf_counter() - t0
+        for process in processes:
+            process.join(30)
+    finally:
+        server.stop()
+    answered = sorted(t for t, ok in server.arrivals if ok)
+    span = answered[-1] - answered[0] if len(answered) > 1 else 0.0
+    total = sum(server.requests.values())
+    return {
+        "limit": limit,
+        "wall": wall,
+        "span": span,
+        "answered": len(answered),
+        "total": total,
+        "limited": sum(server.limited.values()),
+        "failed": [f for fs in failures.values() for f in fs],
+        "used": (len(answered) - 1) / span / (limit / args.shared_window) if span else 0.0,
+        "most": most_in_window(answered, args.shared_window),
+        "most_asked": most_in_window([t for t, _ in server.arrivals], args.shared_window),
+        "limited_by_window": _limited_by_window(server.arrivals, args.shared_window),
+    }
+
+
+def _limited_by_window(arrivals: list[tuple[float, bool]], window: float) -> list[int]:
+    """429s in each successive window from the first request."""
+    if not arrivals:
+        return []
+    first = min(t for t, _ in arrivals)
+    counts = [0] * (int((max(t for t, _ in arrivals) - first) // window) + 1)
+    for t, ok in arrivals:
+        if not ok:
+            counts[int((t - first) // window)] += 1
+    return counts
+
+
+async def _fresh_store(url: str) -> None:
+    async with open_store(url) as store:
+        await store.stats()  # created and migrated once, before the workers race to it
+
+
+def report_shared(args: argparse.Namespace, r: dict[str, Any]) -> bool:
+    """Print the shared-limit run; whether it met its goals."""
+    n = args.workers * args.worker_videos
+    limited = r["limited"] / r["total"] if r["total"] else 0.0
+    print(f"--- {args.workers} worker processes x {args.worker_videos} videos, one limit of "
+          f"{r['limit']} requests per {args.shared_window:g} s (= {args.shared_rpm:g} RPM), "
+          f"enforced by the mock with 429s")  # fmt: skip
+    print(f"videos failed           {len(r['failed'])}/{n}"
+          + (f"  {r['failed'][:3]}" if r["failed"] else ""))  # fmt: skip
+    print(f"wall time               {r['wall']:.2f} s (process start included); requests "
+          f"answered over {r['span']:.2f} s: {r['answered']}")  # fmt: skip
+    print(f"limit used              {r['used']:.1%} (goal >= {SHARED_GOALS['used']:.0%})")
+    print(f"answered 429            {r['limited']}/{r['total']} = {limited:.2%} "
+          f"(goal <= {SHARED_GOALS['limited']:.0%})")  # fmt: skip
+    print(f"most in any window      {r['most']} answered, {r['most_asked']} asked "
+          f"(limit {r['limit']})")  # fmt: skip
+    print(f"429s per window         {r['limited_by_window']}")
+    return (
+        not r["failed"] and r["used"] >= SHARED_GOALS["used"] and limited <= SHARED_GOALS["limited"]
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--videos", type=int, default=20)
@@ -248,6 +404,14 @@ def main() -> int:
     parser.add_argument("--retry-after-max", type=float, default=0.5, help="seconds")
     parser.add_argument("--seed", type=int, default=1, help="of the server's 429 draws")
     parser.add_argument("--server-timeout", type=float, default=300.0)
+    parser.add_argument("--workers", type=int, default=4, help="shared limit: processes")
+    parser.add_argument("--worker-videos", type=int, default=20, help="shared limit: per process")
+    parser.add_argument("--shared-rpm", type=float, default=600.0, help="shared limit: RPM")
+    parser.add_argument(
+        "--shared-window", type=float, default=6.0, help="shared limit: window scaled to (s)"
+    )
+    parser.add_argument("--shared-store", help="shared limit: store URL (default: a SQLite file)")
+    parser.add_argument("--shared-only", action="store_true", help="only the shared-limit run")
     parser.add_argument(
         "--media-dir", type=Path, default=Path(tempfile.gettempdir()) / "vp-bench-media"
     )
@@ -263,11 +427,13 @@ def main() -> int:
               f"{args.latency:g} s, VISION_MAX_CONCURRENT={args.vision_max}")  # fmt: skip
         baseline = None
         failed = False
-        for rate in args.rate_limit or [0.0, 0.2, 0.5]:
+        for rate in [] if args.shared_only else args.rate_limit or [0.0, 0.2, 0.5]:
             result = anyio.run(run_once, args, clip, data_dir, video, frames, rate)
             if rate == 0:
                 baseline = result["wall"]
             failed |= not report(args, result, baseline)
+        if args.workers:
+            failed |= not report_shared(args, run_shared(args, clip, data_dir, video, frames))
     return 1 if failed else 0
 
 

@@ -18,10 +18,18 @@ misbehave on purpose, deterministically:
   `429` or `503` (alternately), with `Retry-After` — a storm defined by
   requests, not by wall time;
 - `echo`: a text put into every error message (to check that a provider
-  scrubs what a server echoes back, such as the API key).
+  scrubs what a server echoes back, such as the API key);
+- `window`: `(limit, seconds)`: an account's rate limit, enforced as a provider
+  does: a request arriving when `limit` requests were already answered in the
+  last `seconds` (a sliding window) is answered `429`, with a `Retry-After`
+  saying when the oldest of them leaves the window;
+- `quiet`: requests whose body holds this text are answered but neither
+  counted nor limited (a client's warm-up, before what is measured).
 
-It counts requests and 429/503 answers per endpoint, and the peak of
-concurrent requests per endpoint.
+It counts requests and 429/503 answers per endpoint, the peak of concurrent
+requests per endpoint, and the arrival time of every request (`arrivals`,
+monotonic seconds, with whether it was answered), so a test can check that no
+window ever held more than a limit (`most_in_window`).
 """
 
 from __future__ import annotations
@@ -34,12 +42,13 @@ import multiprocessing
 import random
 import sys
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from typing import Any
 
 import numpy as np
 
-__all__ = ["OpenAIServer", "OpenAIServerProcess"]
+__all__ = ["OpenAIServer", "OpenAIServerProcess", "most_in_window"]
 
 _REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
 
@@ -55,10 +64,16 @@ class OpenAIServer:
         retry_after: tuple[float, float] = (0.1, 0.5),
         storm: tuple[int, int] | None = None,
         echo: str = "",
+        window: tuple[int, float] | None = None,
+        quiet: str | None = None,
         seed: int = 1,
         timeout: float = 300.0,
     ) -> None:
         self.latency = latency
+        self.window = window
+        self.quiet = quiet.encode() if quiet else None
+        self._served: deque[float] = deque()  # arrival times of answered requests, in the window
+        self.arrivals: list[tuple[float, bool]] = []
         self.rate_limit = rate_limit
         self.retry_after = retry_after
         self.storm = storm
@@ -145,6 +160,18 @@ class OpenAIServer:
         finally:
             writer.close()
 
+    def _over_window(self, now: float) -> float | None:
+        """Seconds until the window has room, when it is full; `None` when it has room now."""
+        if self.window is None:
+            return None
+        limit, seconds = self.window
+        while self._served and self._served[0] <= now - seconds:
+            self._served.popleft()
+        if len(self._served) >= limit:
+            return self._served[0] + seconds - now
+        self._served.append(now)
+        return None
+
     def _refusal(self) -> int | None:
         """429 or 503 for this request, or `None` to answer it."""
         if self.storm is not None:
@@ -157,11 +184,18 @@ class OpenAIServer:
 
     async def _answer(self, path: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
         kind = path.rsplit("/", 1)[-1]
+        if self.quiet is not None and self.quiet in body and kind == "embeddings":
+            request = json.loads(body)
+            return 200, embeddings(request["input"], request.get("dimensions", 1536), False), {}
         self.total += 1
         self.requests[kind] += 1
         n = self.requests[kind]
+        now = time.monotonic()
         refusal = self._refusal()
         wait = self.random.uniform(*self.retry_after)
+        if refusal is None and (full := self._over_window(now)) is not None:
+            refusal, wait = 429, full
+        self.arrivals.append((now, refusal is None))
         self.in_flight[kind] += 1
         self.peak[kind] = max(self.peak[kind], self.in_flight[kind])
         try:
@@ -183,6 +217,17 @@ class OpenAIServer:
             return 404, {"error": {"message": f"no route {path}. {self.echo}"}}, {}
         finally:
             self.in_flight[kind] -= 1
+
+
+def most_in_window(times: list[float], seconds: float) -> int:
+    """The most of `times` that any span of `seconds` (half-open, anywhere) holds."""
+    ordered = sorted(times)
+    most = start = 0
+    for end, t in enumerate(ordered):
+        while ordered[start] <= t - seconds:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 def transcription(n: int, segments: int = 12) -> dict[str, Any]:
@@ -240,6 +285,7 @@ class OpenAIServerProcess:
         self.requests: Counter[str] = Counter()
         self.limited: Counter[str] = Counter()
         self.peak: Counter[str] = Counter()
+        self.arrivals: list[tuple[float, bool]] = []
 
     @property
     def base_url(self) -> str:
@@ -267,6 +313,7 @@ class OpenAIServerProcess:
             self.requests = Counter(stats["requests"])
             self.limited = Counter(stats["limited"])
             self.peak = Counter(stats["peak"])
+            self.arrivals = stats["arrivals"]
         self._process.join(10)
 
 
@@ -280,5 +327,6 @@ def _serve_in_child(conn: Any, options: dict[str, Any]) -> None:
             "requests": dict(server.requests),
             "limited": dict(server.limited),
             "peak": dict(server.peak),
+            "arrivals": server.arrivals,
         }
     )

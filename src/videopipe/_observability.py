@@ -73,6 +73,13 @@ class Metrics:
             ["provider", "endpoint", "model"],
             registry=r,
         )
+        self.provider_rate_wait = Counter(
+            "videopipe_provider_rate_wait_seconds",
+            "Seconds provider requests waited on the shared RPM/TPM limits (PROVIDER_RPM, "
+            "PROVIDER_TPM) before being sent.",
+            ["provider", "model"],
+            registry=r,
+        )
         self.cost = Counter(
             "videopipe_estimated_cost_usd", "Estimated provider spend in US dollars.", registry=r
         )

@@ -107,6 +107,45 @@ class Settings(BaseSettings):
             "or 503 with Retry-After) before its stage fails with `RateLimited`."
         ),
     )
+    provider_rpm: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Requests per minute allowed to each model of the provider, across every worker "
+            "sharing the store (`DATABASE_URL`); off by default. Per model: `PROVIDER_MODEL_RPM`."
+        ),
+    )
+    provider_tpm: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Tokens per minute allowed to each model of the provider (vision and embeddings), "
+            "across every worker sharing the store; off by default. Per model: "
+            "`PROVIDER_MODEL_TPM`."
+        ),
+    )
+    provider_model_rpm: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            'Requests per minute by model, as JSON (`{"gpt-4o": 500, "whisper-1": 50}`); '
+            "overrides `PROVIDER_RPM` for those models."
+        ),
+    )
+    provider_model_tpm: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            'Tokens per minute by model, as JSON (`{"gpt-4o": 30000}`); overrides '
+            "`PROVIDER_TPM` for those models."
+        ),
+    )
+    provider_rate_window_sec: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "The window the RPM and TPM limits count over, in seconds: 60 for per-minute "
+            "limits (shorter only to test them quickly)."
+        ),
+    )
     provider: str = Field(
         default="auto",
         validation_alias=AliasChoices("VIDEOPIPE_PROVIDER", "provider"),
@@ -129,6 +168,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("VIDEOPIPE_FFMPEG", "ffmpeg"),
         description="FFmpeg binary; by default `ffmpeg` on PATH, then imageio-ffmpeg's.",
     )
+
+    @field_validator("provider_model_rpm", "provider_model_tpm")
+    @classmethod
+    def _positive_limits(cls, value: dict[str, float]) -> dict[str, float]:
+        for model, limit in value.items():
+            if not limit > 0:
+                raise ValueError(f"the limit of {model!r} must be positive, not {limit!r}")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -62,6 +62,7 @@ CALLS = {
     "batch_results": lambda s: s.batch_results("b"),
     "cancel_batch": lambda s: s.cancel_batch("b"),
     "wait_for_jobs": lambda s: s.wait_for_jobs(0.01),
+    "take_tokens": lambda s: s.take_tokens("k", capacity=1, rate=1, amount=1),
 }
 
 

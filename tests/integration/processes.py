@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import multiprocessing
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
-from videopipe._models import Video
+from videopipe import Pipeline, Settings, StageContext, process_batch
+from videopipe._models import TranscriptSegment, Video
+from videopipe.providers import OpenAIProvider
+from videopipe.stages import Embed
 from videopipe.storage import open_store
 
 
@@ -79,3 +84,83 @@ def run_all(target: Any, argument_lists: list[tuple[Any, ...]], timeout: float) 
         if isinstance(value, BaseException):
             raise AssertionError(f"{name} failed: {value!r}") from value
     return reports
+
+
+WARM_UP = "warm-up request, not counted"
+"""The text of a worker's warm-up request (`OpenAIServer(quiet=WARM_UP)` leaves it out)."""
+
+
+class _Segment:
+    """Stands in for transcription: one transcript segment, whose text names the video."""
+
+    name = "transcribe"
+    requires = ()
+
+    async def run(self, ctx: StageContext) -> None:
+        segment = TranscriptSegment(
+            id=f"{ctx.video.id}_segment_000", video_id=ctx.video.id, idx=0, t_start=0.0,
+            t_end=1.0, text=f"what {ctx.video.id} says",
+        )  # fmt: skip
+        await ctx.store.save_segments(ctx.video.id, [segment])
+
+
+class _NoVision:
+    name = "vision"
+    requires = ()
+
+    async def run(self, ctx: StageContext) -> None:
+        return None
+
+
+async def _embed_videos(
+    url: str, base_url: str, worker: str, videos: int, rpm: float, window: float, barrier: Any
+) -> list[str]:
+    settings = Settings(provider_rpm=rpm, provider_rate_window_sec=window, _env_file=None)
+    with tempfile.TemporaryDirectory(prefix="videopipe-rate-") as tmp:
+        source = Path(tmp) / "v.mp4"
+        source.write_bytes(b"video")
+        async with (
+            open_store(url) as store,
+            OpenAIProvider(api_key="test", base_url=base_url) as provider,
+        ):
+            pipeline = Pipeline(
+                [_Segment(), _NoVision(), Embed()],
+                store=store,
+                provider=provider,
+                data_dir=Path(tmp) / "data",
+                settings=settings,
+            )
+            await store.stats()  # connected (and migrated) before the race starts
+            # The first request of a process loads the SDK's modules and opens a
+            # connection, which can hold requests back past their turn: not measured.
+            await provider.embed([WARM_UP])
+            await anyio.to_thread.run_sync(barrier.wait)
+
+            async def one(video_id: str) -> str:
+                result = await pipeline.run(source, video_id=video_id)
+                if not result.ok:
+                    raise AssertionError(f"{video_id}: {result.error}")
+                return video_id
+
+            ids = [f"{worker}v{i:02d}" for i in range(videos)]
+            results = await process_batch(ids, one, concurrency=videos)
+            return [r.unwrap() for r in results]
+
+
+def embedder(
+    url: str,
+    base_url: str,
+    worker: str,
+    videos: int,
+    rpm: float,
+    window: float,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """Run `videos` videos whose only provider request is one embedding, under a shared limit."""
+    try:
+        done = anyio.run(_embed_videos, url, base_url, worker, videos, rpm, window, barrier)
+        results.put((worker, done))
+    except BaseException as exc:
+        results.put((worker, exc))
+        raise

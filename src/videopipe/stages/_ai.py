@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import wave
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ import numpy as np
 from .. import _media as media
 from .._batch import Err, Ok, process_batch
 from .._budget import Reservation
-from .._cost import embedding_cost, text_tokens, transcription_cost, vision_cost
+from .._cost import (
+    VISION_IMAGE_TOKENS,
+    VISION_OUTPUT_TOKENS,
+    VISION_PROMPT_TOKENS,
+    embedding_cost,
+    text_tokens,
+    transcription_cost,
+    vision_cost,
+)
 from .._exceptions import ConfigurationError, MalformedResponse, ProviderError
 from .._limits import AdaptiveLimit, endpoint_limit
 from .._models import (
@@ -42,7 +51,8 @@ from .._stage import (
 )
 from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
 from ..providers._choose import NO_PROVIDER_HINT
-from ..storage import Vectors
+from ..providers._rates import SharedRateLimit, TokenCount, model_limits
+from ..storage import RateBuckets, Vectors
 
 __all__ = ["Caption", "Embed", "Transcribe"]
 
@@ -78,6 +88,38 @@ def _limit(ctx: StageContext, provider: Provider, endpoint: str, model: str) -> 
         EMBEDDINGS: ctx.settings.embed_max_concurrent,
     }
     return endpoint_limit(provider.name, endpoint, model, caps[endpoint])
+
+
+def _rates(ctx: StageContext, provider: Provider, model: str) -> SharedRateLimit | None:
+    """The shared RPM/TPM limits of `model` (`PROVIDER_RPM`, ...), or `None` when none is set."""
+    requests, tokens = model_limits(ctx.settings, model)
+    if requests is None and tokens is None:
+        return None
+    if not isinstance(ctx.store, RateBuckets):
+        raise ConfigurationError(
+            f"PROVIDER_RPM / PROVIDER_TPM limits are kept in the store, but the pipeline's "
+            f"store {type(ctx.store).__name__} keeps no rate buckets: use a store that also "
+            "implements videopipe.storage.RateBuckets (every videopipe.storage.Store does)"
+        )
+    return SharedRateLimit(ctx.store, provider.name, model, requests=requests, tokens=tokens)
+
+
+@asynccontextmanager
+async def _rated(rates: SharedRateLimit | None, tokens: int = 0) -> AsyncIterator[TokenCount]:
+    """Wait on the shared limits (if any) for one request of about `tokens` tokens."""
+    if rates is None:
+        yield TokenCount()
+        return
+    async with rates.request(tokens) as count:
+        yield count
+
+
+def _tokens(usage: CallUsage) -> int:
+    return usage.input_tokens + usage.output_tokens
+
+
+VISION_TOKENS = VISION_IMAGE_TOKENS + VISION_PROMPT_TOKENS + VISION_OUTPUT_TOKENS
+"""The tokens one vision request is expected to use, taken from a TPM limit before it is sent."""
 
 
 def _provider(ctx: StageContext) -> Provider:
@@ -232,6 +274,8 @@ class Transcribe:
 
     At most `TRANSCRIBE_MAX_CONCURRENT` requests are in flight across the
     loop's videos, fewer while the provider answers 429 (an adaptive limit).
+    With `PROVIDER_RPM` set, each request first waits on the model's requests
+    limit, kept in the store and shared by every worker.
 
     Note:
         Added in 0.1.0.
@@ -270,9 +314,11 @@ class Transcribe:
         )
 
         limit = _limit(ctx, provider, TRANSCRIBE, provider.transcription_model)
+        rates = _rates(ctx, provider, provider.transcription_model)
 
         async def send(chunk: AudioChunk) -> Any:
-            async with limit.request():
+            # Audio is limited by requests: a transcription takes no tokens from a TPM limit.
+            async with limit.request(), _rated(rates):
                 return await provider.transcribe(chunk.path, language=self.language)
 
         audio_seconds = sum(c.end - c.start for c in chunks)
@@ -348,6 +394,9 @@ class Caption:
     the event loop's videos, fewer while the provider answers 429 (an adaptive
     limit). A frame whose answer cannot be parsed is tried once more, then
     recorded with its error, without failing the video.
+    With `PROVIDER_RPM` / `PROVIDER_TPM` set, each request first waits on the
+    model's limits, kept in the store and shared by every worker (its tokens
+    estimated, then corrected from the answer's usage).
 
     Args:
         prompt: The instruction sent with every frame (a default suits search).
@@ -375,15 +424,22 @@ class Caption:
         cached = await ctx.store.get_cached(keys.values())
         to_send = [f for f in unique if keys[f.id] not in cached]
         limit = _limit(ctx, provider, VISION, model)
+        rates = _rates(ctx, provider, model)
+
+        async def caption(frame: Frame) -> Captioned:
+            async with _rated(rates, VISION_TOKENS) as count:
+                captioned = await provider.caption(frame.path, prompt=self.prompt)
+                count.used = _tokens(captioned.usage)
+                return captioned
 
         async def describe(frame: Frame) -> Captioned | MalformedResponse:
             async with limit.request():
                 try:
-                    return await provider.caption(frame.path, prompt=self.prompt)
+                    return await caption(frame)
                 except MalformedResponse:
                     pass
                 try:
-                    return await provider.caption(frame.path, prompt=self.prompt)
+                    return await caption(frame)
                 except MalformedResponse as exc:
                     return exc
 
@@ -461,6 +517,9 @@ class Embed:
 
     At most `EMBED_MAX_CONCURRENT` requests are in flight across the loop's
     videos, fewer while the provider answers 429 (an adaptive limit).
+    With `PROVIDER_RPM` / `PROVIDER_TPM` set, each request first waits on the
+    model's limits, kept in the store and shared by every worker (its tokens
+    estimated, then corrected from the answer's usage).
 
     Args:
         retry: How passing failures are retried; by default "slow down" answers
@@ -501,10 +560,13 @@ class Embed:
             results: list[Ok[Embedded] | Err] = []
             try:
                 limit = _limit(ctx, provider, EMBEDDINGS, model)
+                rates = _rates(ctx, provider, model)
 
                 async def embed(texts: list[str]) -> Embedded:
-                    async with limit.request():
-                        return await provider.embed(texts)
+                    async with limit.request(), _rated(rates, text_tokens(texts)) as count:
+                        embedded = await provider.embed(texts)
+                        count.used = _tokens(embedded.usage)
+                        return embedded
 
                 results = await process_batch([todo], embed, retry=_policy(ctx, self.retry))
             finally:

@@ -1,9 +1,10 @@
-"""Where videopipe persists its results, its vectors and its job queue.
+"""Where videopipe persists its results, its vectors, its job queue and its rate buckets.
 
-Three protocols, each used by the part of videopipe that needs it:
+Four protocols, each used by the part of videopipe that needs it:
 [`Results`][videopipe.storage.Results] by the pipeline,
-[`Vectors`][videopipe.storage.Vectors] by search and
-[`JobQueue`][videopipe.storage.JobQueue] by the worker;
+[`Vectors`][videopipe.storage.Vectors] by search,
+[`JobQueue`][videopipe.storage.JobQueue] by the worker, and
+[`RateBuckets`][videopipe.storage.RateBuckets] by the provider rate limits;
 [`Store`][videopipe.storage.Store] is their union, which every backend implements.
 
 ```python
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from .._exceptions import ConfigurationError
 from .._imports import public as _public
 from .._secrets import redact
+from ._buckets import RateBuckets
 from ._memory import MemoryStore
 from ._postgres import PostgresStore
 from ._queue import DEFAULT_LEASE, JobQueue
@@ -31,6 +33,7 @@ __all__ = [
     "JobQueue",
     "MemoryStore",
     "PostgresStore",
+    "RateBuckets",
     "Results",
     "SQLiteStore",
     "Store",

@@ -1,10 +1,11 @@
-"""The `Store` protocol: the union of `Results`, `Vectors` and `JobQueue`, with a lifecycle."""
+"""The `Store` protocol: the union of `Results`, `Vectors`, `JobQueue` and `RateBuckets`."""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Protocol, Self
 
+from ._buckets import RateBuckets
 from ._queue import JobQueue
 from ._results import Results
 from ._vectors import Vectors
@@ -12,14 +13,15 @@ from ._vectors import Vectors
 __all__ = ["Store"]
 
 
-class Store(Results, Vectors, JobQueue, Protocol):
+class Store(Results, Vectors, JobQueue, RateBuckets, Protocol):
     r"""**Protocol:** where videopipe persists videos, stage outputs, vectors and the job queue.
 
-    The union of the three protocols each part of videopipe depends on:
+    The union of the protocols each part of videopipe depends on:
     [`Results`][videopipe.storage.Results] (the pipeline),
-    [`Vectors`][videopipe.storage.Vectors] (search) and
-    [`JobQueue`][videopipe.storage.JobQueue] (the worker), plus a URL and a
-    lifecycle. Every backend implements all of it.
+    [`Vectors`][videopipe.storage.Vectors] (search),
+    [`JobQueue`][videopipe.storage.JobQueue] (the worker) and
+    [`RateBuckets`][videopipe.storage.RateBuckets] (the provider rate limits
+    every worker shares), plus a URL and a lifecycle. Every backend implements all of it.
 
     Every backend stores the same values. File paths are kept byte for byte,
     even when they are not valid UTF-8 (`os.fsdecode`); error messages have NUL

@@ -39,6 +39,7 @@ class MemoryState:
         self.jobs: dict[str, Job] = {}
         self.batches: dict[str, Batch] = {}
         self.cache: dict[str, str] = {}
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (level, last refill)
 
     def __repr__(self) -> str:
         return f"MemoryStore(videos={len(self.videos)}, jobs={len(self.jobs)})"

@@ -8,6 +8,7 @@ installed, so `import videopipe` works without it.
 from __future__ import annotations
 
 from .._coalescer import Coalescer
+from ._buckets import PostgresBuckets
 from ._queue import PostgresQueue
 from ._results import PostgresResults
 from ._vectors import PostgresVectors
@@ -15,7 +16,7 @@ from ._vectors import PostgresVectors
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PostgresResults, PostgresVectors, PostgresQueue):
+class PostgresStore(PostgresResults, PostgresVectors, PostgresQueue, PostgresBuckets):
     """A [`Store`][videopipe.storage.Store] in PostgreSQL, for many workers on many machines.
 
     Uses psycopg 3 with an async connection pool, opened on first use inside

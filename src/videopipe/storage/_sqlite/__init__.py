@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .._coalescer import Coalescer
+from ._buckets import SQLiteBuckets
 from ._queue import SQLiteQueue
 from ._results import SQLiteResults
 from ._vectors import SQLiteVectors
@@ -12,7 +13,7 @@ from ._vectors import SQLiteVectors
 __all__ = ["SQLiteStore"]
 
 
-class SQLiteStore(SQLiteResults, SQLiteVectors, SQLiteQueue):
+class SQLiteStore(SQLiteResults, SQLiteVectors, SQLiteQueue, SQLiteBuckets):
     """A [`Store`][videopipe.storage.Store] in one SQLite file.
 
     The standard library's `sqlite3` runs on a worker thread, never on the event

@@ -602,3 +602,26 @@ UPDATE batches SET cancelled = true WHERE id = %(id)s RETURNING id
 -- name: cancel_batch_jobs --
 UPDATE jobs SET status = 'cancelled', updated_at = now()
 WHERE batch_id = %(id)s AND status = 'pending'
+
+-- name: take_tokens --
+-- One atomic statement: the row is locked by the upsert, refilled for the time
+-- since it was last touched (on the database's clock unless :now is given),
+-- and :amount taken (negative: given back), never above :capacity. A new
+-- bucket starts full. Measured against an advisory lock around a read and a
+-- write (benchmarks/bench_buckets.py): see docs/performance.md.
+WITH clock AS (
+    SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS t
+)
+INSERT INTO rate_buckets AS b (key, level, updated)
+SELECT %(key)s, least(%(capacity)s::float8, %(capacity)s::float8 - %(amount)s::float8), t
+FROM clock
+ON CONFLICT (key) DO UPDATE SET
+    level = least(
+        %(capacity)s::float8,
+        least(
+            %(capacity)s::float8,
+            b.level + greatest(0.0, excluded.updated - b.updated) * %(rate)s::float8
+        ) - %(amount)s::float8
+    ),
+    updated = greatest(b.updated, excluded.updated)
+RETURNING level

@@ -374,3 +374,14 @@ UPDATE batches SET cancelled = 1 WHERE id = :id RETURNING id
 -- name: cancel_batch_jobs --
 UPDATE jobs SET status = 'cancelled', updated_at = :now
 WHERE batch_id = :id AND status = 'pending'
+
+-- name: take_tokens --
+-- Refill the bucket for the time since it was last touched, take :amount
+-- (negative: give back), never above :capacity; a new bucket starts full.
+-- Run under the write lock (BEGIN IMMEDIATE), like every write.
+INSERT INTO rate_buckets (key, level, updated)
+VALUES (:key, min(:capacity, :capacity - :amount), :now)
+ON CONFLICT (key) DO UPDATE SET
+    level = min(:capacity, min(:capacity, level + max(0.0, :now - updated) * :rate) - :amount),
+    updated = max(updated, :now)
+RETURNING level

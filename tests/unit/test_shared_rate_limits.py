@@ -1,0 +1,127 @@
+"""The provider side of the shared RPM/TPM limits: what is taken from the store's buckets, when."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import videopipe as vp
+from videopipe.providers._rates import RateLimit, SharedRateLimit, model_limits
+from videopipe.stages import Caption, Embed, Transcribe
+from videopipe.storage import MemoryStore
+from videopipe.testing import FakeProvider
+
+from .test_ai_stages import GREEN, RED, FakeFrames, FakeNormalize, video
+from .test_storage_protocols import ResultsOnly
+
+
+class Sleeps:
+    """Records the waits instead of sleeping them."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def test_a_window_never_holds_more_than_the_limit() -> None:
+    """Burst plus a window's refill is the limit; the burst is a sixtieth of it, at least 1."""
+    for limit, window in [(600, 60), (10, 1), (60, 6), (2, 1), (1, 60), (90_000, 60)]:
+        rl = RateLimit(limit, window)
+        assert rl.capacity + rl.rate * window == pytest.approx(limit)
+        assert 0 < rl.capacity <= max(1, limit / 60)
+    assert RateLimit(600).capacity == 10
+
+
+def test_per_model_settings_override_the_provider_wide_ones() -> None:
+    settings = vp.Settings(
+        provider_rpm=100, provider_model_rpm={"gpt-4o": 5}, provider_tpm=1000,
+        provider_rate_window_sec=6, _env_file=None,
+    )  # fmt: skip
+    assert model_limits(settings, "gpt-4o") == (RateLimit(5, 6), RateLimit(1000, 6))
+    assert model_limits(settings, "whisper-1") == (RateLimit(100, 6), RateLimit(1000, 6))
+    assert model_limits(vp.Settings(_env_file=None), "gpt-4o") == (None, None)
+
+
+def test_a_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        vp.Settings(provider_model_tpm={"gpt-4o": 0}, _env_file=None)
+    with pytest.raises(ValueError, match="greater than 0"):
+        vp.Settings(provider_rpm=0, _env_file=None)
+
+
+async def test_requests_beyond_the_burst_wait_their_turn() -> None:
+    """10 a second: one at once, then one every 1/9 s (the refill after the burst)."""
+    sleeps = Sleeps()
+    rates = SharedRateLimit(
+        MemoryStore(), "openai", "gpt-4o", requests=RateLimit(10, 1), sleep=sleeps
+    )
+    for _ in range(4):
+        await rates.acquire()
+    assert sleeps.waits == pytest.approx([1 / 9, 2 / 9, 3 / 9], abs=0.02)
+
+
+async def test_tokens_are_estimated_then_reconciled_from_the_answer() -> None:
+    """An answer that used more than estimated delays the next request; a failure gives back."""
+    store = MemoryStore()
+    tokens = RateLimit(6000, 60)  # burst 100, refill 98.33 per second
+    sleeps = Sleeps()
+    rates = SharedRateLimit(store, "openai", "gpt-4o", tokens=tokens, sleep=sleeps)
+    async with rates.request(100) as count:
+        count.used = 200  # 100 more than estimated: the bucket owes 100
+    await rates.acquire(0)
+    assert sleeps.waits == []  # no tokens asked, no wait
+    with pytest.raises(vp.ProviderError):
+        async with rates.request(50):
+            raise vp.ProviderError("boom")
+    # The failed request's 50 came back: the bucket still owes about 100.
+    level, _ = store.buckets["openai:gpt-4o:tokens"]
+    assert level == pytest.approx(-100, abs=5)
+
+
+def _pipeline(store, tmp_path: Path, settings: vp.Settings) -> vp.Pipeline:
+    return vp.Pipeline(
+        [FakeNormalize(), Transcribe(), FakeFrames([RED, GREEN]), Caption(), Embed()],
+        store=store,
+        provider=FakeProvider(),
+        data_dir=tmp_path / "data",
+        settings=settings,
+    )
+
+
+async def test_the_ai_stages_take_from_the_stores_buckets_when_a_limit_is_set(
+    tmp_path: Path,
+) -> None:
+    """Every request of every AI stage draws on its model's buckets, kept in the store."""
+    store = MemoryStore()
+    settings = vp.Settings(provider_rpm=6000, provider_tpm=10**6, _env_file=None)
+    result = await _pipeline(store, tmp_path, settings).run(video(tmp_path))
+    assert result.ok
+    provider = FakeProvider()
+    assert set(store.buckets) == {
+        f"fake:{provider.transcription_model}:requests",
+        f"fake:{provider.vision_model}:requests",
+        f"fake:{provider.vision_model}:tokens",
+        f"fake:{provider.embedding_model}:requests",
+        f"fake:{provider.embedding_model}:tokens",
+    }
+    # A fresh bucket is full (100 requests); each request took one.
+    level, _ = store.buckets[f"fake:{provider.vision_model}:requests"]
+    assert level == pytest.approx(100 - 2, abs=0.5)
+
+
+async def test_without_limits_no_bucket_is_touched(tmp_path: Path) -> None:
+    store = MemoryStore()
+    result = await _pipeline(store, tmp_path, vp.Settings(_env_file=None)).run(video(tmp_path))
+    assert result.ok
+    assert store.buckets == {}
+
+
+async def test_a_limit_needs_a_store_with_rate_buckets(tmp_path: Path) -> None:
+    """A store without buckets fails the stage with a message naming what is missing."""
+    settings = vp.Settings(provider_rpm=60, _env_file=None)
+    pipeline = _pipeline(ResultsOnly(MemoryStore()), tmp_path, settings)
+    with pytest.raises(vp.StageError, match=r"videopipe\.storage\.RateBuckets"):
+        await pipeline.run(video(tmp_path))
