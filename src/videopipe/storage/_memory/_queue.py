@@ -147,6 +147,7 @@ class MemoryQueue(MemoryState):
         *,
         retry_in: float = 0.0,
         max_attempts: int | None = None,
+        permanent: bool = False,
     ) -> Job | None:
         job = self._owned(job_id, worker_id)
         if job is None:
@@ -154,7 +155,7 @@ class MemoryQueue(MemoryState):
         error = sanitize_text(error)
         now = utcnow()
         cap = job.max_attempts if max_attempts is None else min(job.max_attempts, max_attempts)
-        dead = job.attempts >= cap
+        dead = permanent or job.attempts >= cap
         job = job.model_copy(
             update={
                 "status": JobStatus.DEAD if dead else JobStatus.PENDING,

@@ -130,6 +130,7 @@ class PostgresQueue(PostgresConnection):
         *,
         retry_in: float = 0.0,
         max_attempts: int | None = None,
+        permanent: bool = False,
     ) -> Job | None:
         row = await self._owned(
             "fail",
@@ -138,7 +139,7 @@ class PostgresQueue(PostgresConnection):
             error=sanitize_text(error),
             retry_in=float(retry_in),
             notify=retry_in <= 0,
-            cap=max_attempts,
+            cap=0 if permanent else max_attempts,
         )
         return None if row is None else _record(Job, row)
 

@@ -164,6 +164,7 @@ class SQLiteQueue(SQLiteConnection):
         *,
         retry_in: float = 0.0,
         max_attempts: int | None = None,
+        permanent: bool = False,
     ) -> Job | None:
         row = await self._owned_update(
             "fail",
@@ -171,7 +172,7 @@ class SQLiteQueue(SQLiteConnection):
             worker_id,
             error=sanitize_text(error),
             retry_at=timedelta(seconds=retry_in),
-            cap=max_attempts,
+            cap=0 if permanent else max_attempts,
         )
         return None if row is None else _record(Job, row)
 
