@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +37,31 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     logging.getLogger("videopipe").setLevel(logging.NOTSET)
     # Providers a test (or a docs page) registers are forgotten after it.
     monkeypatch.setattr(_choose, "_REGISTRY", dict(_choose._REGISTRY))
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A still 320x240 video of 20 minutes (36,000 frames) in a few hundred kB.
+
+    Scene detection decodes every frame of it: minutes of CPU, for the tests
+    that stop that work. Made by looping a 10 s clip without re-encoding, so it
+    takes a second to make.
+    """
+    import imageio_ffmpeg
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    out = tmp_path_factory.mktemp("long")
+    short, long = out / "short.mp4", out / "long.mp4"
+    quiet = [ffmpeg, "-nostdin", "-y", "-loglevel", "error"]
+    subprocess.run(
+        [
+            *quiet,
+            *("-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=30:d=10"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(short)),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [*quiet, "-stream_loop", "119", "-i", str(short), "-c", "copy", str(long)], check=True
+    )
+    return long

@@ -31,6 +31,7 @@ from .._exceptions import (
     NoAudioTrack,
     NotAVideo,
 )
+from .._sync import cancel_point
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -193,6 +194,7 @@ def decode_audio(path: StrPath, *, rate: int = 16_000) -> npt.NDArray[np.float32
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
         chunks: list[npt.NDArray[Any]] = []
         for frame in container.decode(audio=0):
+            cancel_point()
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
         chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
     if not chunks:

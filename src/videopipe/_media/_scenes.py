@@ -18,6 +18,7 @@ import anyio.to_thread
 import numpy as np
 
 from .._exceptions import CorruptMedia
+from .._sync import cancel_point
 from ._probe import StrPath, _check_file, _even, _open_video, _reason
 
 if TYPE_CHECKING:
@@ -50,8 +51,10 @@ async def detect_scenes(
     black frames, which `AdaptiveDetector` reports inside fades because hue is
     noise in the dark, gives way to the fade's boundary.
 
-    The video is decoded once with PyAV, in a worker thread, and each frame is
-    shrunk (256 pixels on its long side by default) before the detectors see it.
+    The video is decoded once with PyAV, in a worker thread that checks for
+    cancellation at every frame (a timeout or a worker's stop ends it within
+    milliseconds), and each frame is shrunk (256 pixels on its long side by
+    default) before the detectors see it.
     Times are presentation timestamps, so they are right on variable-frame-rate
     video too. The scenes cover the video without gaps; a video without any cut is
     one scene.
@@ -238,6 +241,7 @@ def _detect_scenes(
         end = 0.0
         try:
             for frame in container.decode(stream):
+                cancel_point()
                 index = len(times)
                 if frame.pts is not None and time_base:
                     t = float((frame.pts - origin) * time_base)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -9,6 +10,7 @@ import anyio.to_thread
 from .. import _media as media
 from .._models import Frame, Scene, frame_id, scene_id
 from .._stage import FRAMES, NORMALIZE, SCENES, StageContext
+from .._sync import cancel_point
 
 __all__ = ["DetectScenes", "ExtractFrames", "Normalize"]
 
@@ -17,6 +19,15 @@ def _normalized_path(ctx: StageContext) -> str:
     if ctx.video.normalized_path is None:  # pragma: no cover - normalize always sets it
         raise RuntimeError(f"video {ctx.video.id} has no normalized file: run 'normalize' first")
     return ctx.video.normalized_path
+
+
+def _hashes(paths: list[Path]) -> list[str]:
+    """The perceptual hash of each image; a cancelled stage stops between two images."""
+    hashes = []
+    for path in paths:
+        cancel_point()
+        hashes.append(media.phash(path))
+    return hashes
 
 
 class Normalize:
@@ -122,7 +133,7 @@ class ExtractFrames:
         times = [s.t_start + self.position * (s.t_end - s.t_start) for s in scenes]
         paths = [ctx.paths.frame(s.idx) for s in scenes]
         await media.extract_frames(_normalized_path(ctx), times, paths)
-        hashes = await anyio.to_thread.run_sync(lambda: [media.phash(p) for p in paths])
+        hashes = await anyio.to_thread.run_sync(_hashes, paths)
         duplicates = media.mark_duplicates(hashes, self.max_distance)
         frames = [
             Frame(
