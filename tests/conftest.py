@@ -26,6 +26,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         "TRANSCRIBE_MAX_CONCURRENT",
         "EMBED_MAX_CONCURRENT",
         "PROVIDER_RETRY_BUDGET_SEC",
+        "MAX_INPUT_DURATION_SEC",
+        "MAX_DECODED_FRAMES",
+        "MAX_INPUT_PIXELS",
+        "MAX_OUTPUT_BYTES",
+        "STAGE_TIMEOUT_SEC",
         "VIDEOPIPE_FFMPEG",
         "VIDEOPIPE_WHISPER_MODEL",
     ):

@@ -12,7 +12,9 @@ VideopipeError
 │   ├── EmptyInput                                 permanent
 │   ├── NotAVideo                                  permanent
 │   ├── CorruptMedia                               permanent
-│   └── NoAudioTrack                               permanent
+│   ├── NoAudioTrack                               permanent
+│   └── InputTooLarge    .setting, .limit, .value   permanent
+│       └── StageTimeout (also TimeoutError)
 ├── StageError           .stage, .item_key, .result; the original error in __cause__
 ├── StorageError         the driver's error in __cause__
 │   ├── StoreClosed
@@ -47,6 +49,7 @@ __all__ = [
     "EmptyInput",
     "FFmpegNotFound",
     "InputNotFound",
+    "InputTooLarge",
     "MalformedResponse",
     "MediaError",
     "MissingDependency",
@@ -58,6 +61,7 @@ __all__ = [
     "ProviderTimeout",
     "RateLimited",
     "StageError",
+    "StageTimeout",
     "StorageError",
     "StoreClosed",
     "VideopipeError",
@@ -177,6 +181,35 @@ class NoAudioTrack(MediaError):
     """The video has no audio track."""
 
     permanent = True
+
+
+class InputTooLarge(MediaError):
+    """The input is over a limit on the work one input may cause (a setting names it).
+
+    `setting` is the environment variable of the limit (such as
+    `MAX_INPUT_DURATION_SEC`), `limit` its value and `value` what the input
+    needed; raising the setting lets the input through.
+    """
+
+    permanent = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        setting: str,
+        limit: float,
+        value: float | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.setting = setting
+        self.limit = limit
+        self.value = value
+        super().__init__(message, path=path)
+
+
+class StageTimeout(InputTooLarge, TimeoutError):
+    """A stage ran longer than its wall-clock limit on this input (`STAGE_TIMEOUT_SEC`)."""
 
 
 class StageError(VideopipeError):

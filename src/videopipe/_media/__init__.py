@@ -7,7 +7,7 @@ loop never blocks.
 
 A module per concern, each importing only those listed before it:
 
-- `_probe`: `probe()`, `MediaInfo`, opening media with PyAV and its typed errors;
+- `_probe`: `probe()`, `MediaInfo`, `check_limits()`, opening media with PyAV and its typed errors;
 - `_ffmpeg`: finding and running FFmpeg, and `normalize()`;
 - `_scenes`: `detect_scenes()`;
 - `_frames`: `extract_frames()` and the perceptual hashes;
@@ -18,13 +18,21 @@ from __future__ import annotations
 
 from ._ffmpeg import ffmpeg_calls, find_ffmpeg, normalize, normalize_args, run_ffmpeg
 from ._frames import extract_frames, hamming, mark_duplicates, phash
-from ._probe import MediaInfo, decode_audio, open_container, probe, target_size
+from ._probe import (
+    MediaInfo,
+    check_limits,
+    decode_audio,
+    open_container,
+    probe,
+    target_size,
+)
 from ._scenes import _Dissolves as _Dissolves
 from ._scenes import detect_scenes
 from ._srt import format_srt
 
 __all__ = [
     "MediaInfo",
+    "check_limits",
     "decode_audio",
     "detect_scenes",
     "extract_frames",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import anyio
 
-from .._exceptions import FFmpegNotFound, MediaError
+from .._exceptions import FFmpegNotFound, InputTooLarge, MediaError
 from ._probe import MediaInfo, StrPath, probe, target_size
 
 # --- FFmpeg discovery -----------------------------------------------------------------------
@@ -206,6 +206,7 @@ async def normalize(
     fps: int = 30,
     info: MediaInfo | None = None,
     ffmpeg: str | None = None,
+    max_output_bytes: int | None = None,
 ) -> MediaInfo:
     """Transcode `src` to a 720p/30 fps H.264 + AAC MP4 and a 16 kHz mono WAV, in one FFmpeg run.
 
@@ -226,6 +227,8 @@ async def normalize(
         fps: Output frame rate.
         info: `probe(src)`, if already known; probed otherwise.
         ffmpeg: The FFmpeg executable; by default `find_ffmpeg()`.
+        max_output_bytes: FFmpeg stops writing the MP4 at this size, and the
+            run fails with `InputTooLarge` (`MAX_OUTPUT_BYTES`).
 
     Returns:
         The probe of the normalized MP4 (`has_audio` tells whether the WAV exists).
@@ -236,6 +239,7 @@ async def normalize(
         NotAVideo: `src` is not a video.
         CorruptMedia: `src` is truncated or corrupt.
         MediaError: FFmpeg failed; the message carries its stderr.
+        InputTooLarge: The MP4 reached `max_output_bytes`.
     """
     if info is None:
         info = await probe(src)
@@ -243,10 +247,21 @@ async def normalize(
     video_tmp = _temp_sibling(video_out)
     audio_tmp = _temp_sibling(audio_out)
     args = normalize_args(src, video_tmp, audio_tmp, info, height=height, fps=fps)
+    if max_output_bytes is not None:
+        # `-fs` applies to the output named after it: the MP4, the first one.
+        args[args.index("-map") : args.index("-map")] = ["-fs", str(max_output_bytes)]
     video_out.parent.mkdir(parents=True, exist_ok=True)
     audio_out.parent.mkdir(parents=True, exist_ok=True)
     try:
         await run_ffmpeg(args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg)
+        if max_output_bytes is not None and video_tmp.stat().st_size >= max_output_bytes:
+            raise InputTooLarge(
+                f"normalizing {src} reached the output limit of {max_output_bytes:,} bytes: "
+                "raise MAX_OUTPUT_BYTES to process it.",
+                setting="MAX_OUTPUT_BYTES",
+                limit=max_output_bytes,
+                path=src,
+            )
         result = await probe(video_tmp)
         if info.has_audio:
             os.replace(audio_tmp, audio_out)

@@ -52,13 +52,29 @@ class Normalize:
         self.fps = fps
 
     async def run(self, ctx: StageContext) -> dict[str, Any]:
-        """Normalize `ctx.video` and record its duration, size and audio presence."""
+        """Normalize `ctx.video` and record its duration, size and audio presence.
+
+        The input is probed first and refused (`InputTooLarge`) when over a
+        limit of `ctx.settings`: duration, frames, resolution; FFmpeg stops at
+        `MAX_OUTPUT_BYTES`.
+        """
+        settings = ctx.settings
+        probed = await media.probe(ctx.video.original_path)
+        media.check_limits(
+            probed,
+            max_duration_sec=settings.max_input_duration_sec,
+            max_frames=settings.max_decoded_frames,
+            max_pixels=settings.max_input_pixels,
+            fps=self.fps,
+        )
         info = await media.normalize(
             ctx.video.original_path,
             ctx.paths.normalized,
             ctx.paths.audio,
             height=self.height,
             fps=self.fps,
+            info=probed,
+            max_output_bytes=settings.max_output_bytes,
         )
         await ctx.update_video(
             normalized_path=str(ctx.paths.normalized),
@@ -90,7 +106,9 @@ class DetectScenes:
 
     async def run(self, ctx: StageContext) -> list[Scene]:
         """Detect and store the scenes of the normalized video."""
-        spans = await media.detect_scenes(_normalized_path(ctx))
+        spans = await media.detect_scenes(
+            _normalized_path(ctx), max_frames=ctx.settings.max_decoded_frames
+        )
         scenes = [
             Scene(id=scene_id(ctx.video.id, i), video_id=ctx.video.id, idx=i, t_start=a, t_end=b)
             for i, (a, b) in enumerate(spans)
