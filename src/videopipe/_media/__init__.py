@@ -16,7 +16,14 @@ A module per concern, each importing only those listed before it:
 
 from __future__ import annotations
 
-from ._ffmpeg import ffmpeg_calls, find_ffmpeg, normalize, normalize_args, run_ffmpeg
+from ._ffmpeg import (
+    ffmpeg_calls,
+    find_ffmpeg,
+    normalize,
+    normalize_args,
+    run_ffmpeg,
+    sweep_parts,
+)
 from ._frames import extract_frames, hamming, mark_duplicates, phash
 from ._probe import (
     MediaInfo,
@@ -47,5 +54,6 @@ __all__ = [
     "phash",
     "probe",
     "run_ffmpeg",
+    "sweep_parts",
     "target_size",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -321,6 +322,32 @@ def _ffmpeg_path(path: StrPath) -> str:
     # FFmpeg reads "-x.mp4" as an option and "a:b.mp4" as protocol "a"; an absolute
     # path behind the `file:` protocol is always just a file.
     return "file:" + os.fspath(Path(path).absolute())
+
+
+STALE_PART_SEC = 600.0
+"""A `.part` file not written for this long is left by a killed run (`sweep_parts`)."""
+
+
+def sweep_parts(directory: StrPath, *, older_than: float = STALE_PART_SEC) -> int:
+    """Remove the temporary `.part` files a killed run left in `directory`; return how many.
+
+    Outputs are written under hidden `.{name}.{random}.part` names and renamed
+    when complete, so a `kill -9` mid-write leaves such files behind. Only the
+    ones not modified for `older_than` seconds go: a live FFmpeg writes its
+    output continuously, a JPEG takes milliseconds, so a recent one may belong
+    to a run still going.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    removed = 0
+    for part in folder.glob(".*.part"):
+        with suppress(OSError):  # gone already, or not ours to remove: not worth failing
+            if part.is_file() and part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+    return removed
 
 
 def _temp_sibling(path: Path) -> Path:

@@ -59,6 +59,8 @@ class Normalize:
         `MAX_OUTPUT_BYTES`.
         """
         settings = ctx.settings
+        # What a killed earlier run (kill -9 mid-write) left half-written.
+        await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.processed)
         probed = await media.probe(ctx.video.original_path)
         media.check_limits(
             probed,
@@ -150,6 +152,7 @@ class ExtractFrames:
         scenes: list[Scene] = ctx.inputs[SCENES]
         times = [s.t_start + self.position * (s.t_end - s.t_start) for s in scenes]
         paths = [ctx.paths.frame(s.idx) for s in scenes]
+        await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.frames)
         await media.extract_frames(_normalized_path(ctx), times, paths)
         hashes = await anyio.to_thread.run_sync(_hashes, paths)
         duplicates = media.mark_duplicates(hashes, self.max_distance)
