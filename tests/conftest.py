@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         "TRANSCRIBE_MAX_CONCURRENT",
         "EMBED_MAX_CONCURRENT",
         "PROVIDER_RETRY_BUDGET_SEC",
+        "MAX_INPUT_DURATION_SEC",
+        "MAX_DECODED_FRAMES",
+        "MAX_INPUT_PIXELS",
+        "MAX_OUTPUT_BYTES",
+        "STAGE_TIMEOUT_SEC",
         "VIDEOPIPE_FFMPEG",
         "VIDEOPIPE_WHISPER_MODEL",
     ):
@@ -51,3 +58,31 @@ def _videopipe_logger_restored() -> Iterator[None]:
         logger.removeHandler(handler)
         handler.close()
     logger.propagate = propagate
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A still 320x240 video of 20 minutes (36,000 frames) in a few hundred kB.
+
+    Scene detection decodes every frame of it: minutes of CPU, for the tests
+    that stop that work. Made by looping a 10 s clip without re-encoding, so it
+    takes a second to make.
+    """
+    import imageio_ffmpeg
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    out = tmp_path_factory.mktemp("long")
+    short, long = out / "short.mp4", out / "long.mp4"
+    quiet = [ffmpeg, "-nostdin", "-y", "-loglevel", "error"]
+    subprocess.run(
+        [
+            *quiet,
+            *("-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=30:d=10"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(short)),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [*quiet, "-stream_loop", "119", "-i", str(short), "-c", "copy", str(long)], check=True
+    )
+    return long

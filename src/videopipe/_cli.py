@@ -16,11 +16,13 @@ from pydantic import AliasChoices, ValidationError
 import videopipe
 
 from ._exceptions import ConfigurationError, NotFound, VideopipeError
+from ._inputs import check_input
 from ._models import JobStatus, validate_id
 from ._observability import configure_logging
 from ._pipeline import Pipeline
+from ._render import plain
 from ._report import write_report
-from ._search import search
+from ._search import check_text, search
 from ._secrets import redact
 from ._settings import Settings
 from ._worker import Worker
@@ -100,17 +102,20 @@ async def _cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     for path, r in zip(args.paths, results, strict=True):
         if r.ok:
             res = r.unwrap()
-            _print(f"{'ready':<8} {res.video_id:<22} {res.duration_sec:>8.1f}  {path}")
+            _print(f"{'ready':<8} {res.video_id:<22} {res.duration_sec:>8.1f}  {plain(path)}")
         else:
             failed += 1
             error = r.error if isinstance(r, videopipe.Err) else None
-            _print(f"{'FAILED':<8} {'-':<22} {'':>8}  {path}: {error}")
+            _print(f"{'FAILED':<8} {'-':<22} {'':>8}  {plain(f'{path}: {error}')}")
     _print(f"Done: {len(results) - failed} succeeded, {failed} failed")
     return 1 if failed else 0
 
 
 async def _cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
     async with open_store(_store_url(settings)) as store, _pipeline(store, settings) as pipeline:
+        # Every input checked before any is registered: one bad path leaves nothing behind.
+        for p in args.paths:
+            await check_input(Path(p))
         videos = [await pipeline.register(Path(p)) for p in args.paths]
         max_attempts = settings.worker_max_attempts
         if args.batch:
@@ -126,7 +131,7 @@ async def _cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
             job = await store.enqueue(
                 video.id, queue=args.queue, priority=args.priority, max_attempts=max_attempts
             )
-            _print(f"job {job.id}  video {video.id}  {video.original_path}")
+            _print(f"job {job.id}  video {video.id}  {plain(video.original_path)}")
     return 0
 
 
@@ -157,7 +162,9 @@ async def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             if status.state.value in ("completed", "failed", "cancelled"):
                 results = await store.batch_results(args.batch)
                 for item in results.failures:
-                    _print(f"  FAILED {item.video_id} {item.original_path}: {item.error}")
+                    _print(
+                        "  " + plain(f"FAILED {item.video_id} {item.original_path}: {item.error}")
+                    )
             return 0
         stats = await store.stats()
         videos = await store.count_videos()
@@ -173,9 +180,10 @@ async def _cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
         if args.action in ("peek", "dead"):
             status = JobStatus.DEAD if args.action == "dead" else JobStatus(args.status)
             for job in await store.peek(args.limit, status=status):
-                error = f"  {job.last_error}" if job.last_error else ""
+                error = f"  {plain(job.last_error)}" if job.last_error else ""
                 _print(
-                    f"{job.id}  {job.status.value:<10} video={job.video_id} queue={job.queue} "
+                    f"{job.id}  {job.status.value:<10} video={job.video_id} "
+                    f"queue={plain(job.queue)} "
                     f"attempts={job.attempts}/{job.max_attempts}{error}"
                 )
         elif args.action == "replay":
@@ -193,6 +201,7 @@ async def _cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    check_text(args.query, what="search query")
     provider = default_provider(settings)
     if provider is None:
         raise ConfigurationError(
@@ -361,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VideopipeError, ValidationError, OSError) as exc:
         if args.debug:
             raise
-        message = redact(str(exc)).replace("\n", " ")
+        # One line, and a file name's escape sequences shown, not sent to the terminal.
+        message = plain(redact(str(exc)))
         print(f"videopipe: error: {message}", file=sys.stderr)  # noqa: T201
         return 1
     except KeyboardInterrupt:

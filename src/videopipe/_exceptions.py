@@ -8,11 +8,13 @@ VideopipeError
 ├── Cancelled            an item that never started because its batch was stopped
 ├── MediaError           .path; a bad input file, or FFmpeg itself
 │   ├── FFmpegNotFound
-│   ├── InputNotFound    (also FileNotFoundError)
-│   ├── EmptyInput
-│   ├── NotAVideo
-│   ├── CorruptMedia
-│   └── NoAudioTrack
+│   ├── InputNotFound    (also FileNotFoundError)   permanent
+│   ├── EmptyInput                                 permanent
+│   ├── NotAVideo                                  permanent
+│   ├── CorruptMedia                               permanent
+│   ├── NoAudioTrack                               permanent
+│   └── InputTooLarge    .setting, .limit, .value   permanent
+│       └── StageTimeout (also TimeoutError)
 ├── StageError           .stage, .item_key, .result; the original error in __cause__
 ├── StorageError         the driver's error in __cause__
 │   ├── StoreClosed
@@ -26,9 +28,10 @@ VideopipeError
 
 Every class's docstring is its default message, so a bare `raise StoreClosed`
 still explains itself. Every error says whether another attempt may succeed
-(`retryable`) and how long the server asked to wait (`retry_after`, seconds or
-`None`): a provider sets them once, where it maps its client library's errors,
-and `RetryPolicy` reads them, never the foreign types. A failed item in a
+(`retryable`), whether no attempt ever will (`permanent`: a bad input) and
+how long the server asked to wait (`retry_after`, seconds or `None`): a
+provider sets them once, where it maps its client library's errors, and
+`RetryPolicy` and the worker read them, never the foreign types. A failed item in a
 batch is a value (`Err`), not a raised exception: these classes are what
 `Err.error` holds.
 """
@@ -46,6 +49,7 @@ __all__ = [
     "EmptyInput",
     "FFmpegNotFound",
     "InputNotFound",
+    "InputTooLarge",
     "MalformedResponse",
     "MediaError",
     "MissingDependency",
@@ -57,6 +61,7 @@ __all__ = [
     "ProviderTimeout",
     "RateLimited",
     "StageError",
+    "StageTimeout",
     "StorageError",
     "StoreClosed",
     "VideopipeError",
@@ -70,6 +75,11 @@ class VideopipeError(Exception):
     """Whether another attempt may succeed (a passing failure: 429, 5xx, a timeout)."""
     retry_after: float | None = None
     """Seconds the server asked to wait before another attempt, if it said."""
+    permanent: bool = False
+    """Whether every attempt will fail the same way (the input is not a video, is
+    missing, empty or corrupt): a queue moves the job to `dead` at once instead of
+    retrying it. An error that is neither `retryable` nor `permanent` (a bug, a
+    full disk) gets the job's remaining attempts."""
 
     def __init__(self, message: str | None = None, *args: Any) -> None:
         if message is None:
@@ -146,21 +156,60 @@ class FFmpegNotFound(MediaError):
 class InputNotFound(MediaError, FileNotFoundError):
     """The input file does not exist."""
 
+    permanent = True
+
 
 class EmptyInput(MediaError):
     """The input file is empty (0 bytes)."""
+
+    permanent = True
 
 
 class NotAVideo(MediaError):
     """The input file is not a video: no video stream was found in it."""
 
+    permanent = True
+
 
 class CorruptMedia(MediaError):
     """The input file is corrupt or truncated and cannot be decoded."""
 
+    permanent = True
+
 
 class NoAudioTrack(MediaError):
     """The video has no audio track."""
+
+    permanent = True
+
+
+class InputTooLarge(MediaError):
+    """The input is over a limit on the work one input may cause (a setting names it).
+
+    `setting` is the environment variable of the limit (such as
+    `MAX_INPUT_DURATION_SEC`), `limit` its value and `value` what the input
+    needed; raising the setting lets the input through.
+    """
+
+    permanent = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        setting: str,
+        limit: float,
+        value: float | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.setting = setting
+        self.limit = limit
+        self.value = value
+        super().__init__(message, path=path)
+
+
+class StageTimeout(InputTooLarge, TimeoutError):
+    """A stage ran longer than its wall-clock limit on this input (`STAGE_TIMEOUT_SEC`)."""
 
 
 class StageError(VideopipeError):

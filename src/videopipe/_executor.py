@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from ._exceptions import ConfigurationError, MediaError, StageError
+from ._exceptions import ConfigurationError, MediaError, StageError, StageTimeout
 from ._models import StageRun, StageStatus, Video, VideoStatus, utcnow
 from ._result import StageOutcome, VideoResult
 from ._secrets import redact
@@ -150,6 +150,20 @@ class _Run:
             budget=self.p.budget,
         )
 
+    async def _bounded(self, stage: Stage, ctx: StageContext) -> Any:
+        """`stage.run(ctx)`, cancelled and failed with `StageTimeout` past `STAGE_TIMEOUT_SEC`."""
+        limit = self.p.settings.stage_timeout_sec
+        with anyio.move_on_after(limit) as scope:
+            return await stage.run(ctx)
+        assert scope.cancelled_caught
+        raise StageTimeout(
+            f"stage {stage.name!r} ran longer than {limit:g} s on video {self.video.id}, "
+            "and was stopped: raise STAGE_TIMEOUT_SEC to give it more time.",
+            setting="STAGE_TIMEOUT_SEC",
+            limit=limit,
+            path=self.video.original_path,
+        )
+
     async def _stage(self, stage: Stage, redo: bool, previous: StageRun | None) -> None:
         try:
             for need in stage.requires:
@@ -195,7 +209,7 @@ class _Run:
         await store.record_stage_run(run)
         t0 = time.perf_counter()
         try:
-            output = await stage.run(ctx)
+            output = await self._bounded(stage, ctx)
         except StageSkipped as skip:
             took = time.perf_counter() - t0
             detail = {"skipped": skip.reason}

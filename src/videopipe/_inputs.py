@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -10,9 +11,16 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from ._exceptions import EmptyInput, InputNotFound
+from ._exceptions import EmptyInput, InputNotFound, MediaError
 
 __all__ = ["check_input", "video_id_for"]
+
+
+_NO_FILE = {
+    errno.ELOOP: "a loop of symbolic links",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.ENAMETOOLONG: "the name is too long",
+}
 
 
 def _sha256_file(path: Path) -> str:
@@ -24,7 +32,9 @@ async def check_input(path: str | os.PathLike[str]) -> Path:
     """`path` as a `Path`, checked to be a regular, non-empty file.
 
     Raises:
-        InputNotFound: No such file, or not a regular file.
+        InputNotFound: No such file (a symbolic link loop included), or not a
+            regular file.
+        MediaError: The file cannot be read (permissions, I/O).
         EmptyInput: The file is empty.
     """
     p = Path(path)
@@ -32,6 +42,13 @@ async def check_input(path: str | os.PathLike[str]) -> Path:
         st = await anyio.to_thread.run_sync(p.stat)
     except FileNotFoundError:
         raise InputNotFound(f"video file not found: {p}", path=p) from None
+    except OSError as exc:
+        # A path that cannot lead to a file: a symlink loop, a file used as a directory,
+        # a name too long. Anything else (permissions, I/O) may pass: not "not found".
+        if exc.errno in _NO_FILE:
+            reason = _NO_FILE[exc.errno]
+            raise InputNotFound(f"video file not found: {p} ({reason})", path=p) from None
+        raise MediaError(f"cannot read the video file {p} ({exc.strerror})", path=p) from exc
     if not stat.S_ISREG(st.st_mode):
         raise InputNotFound(f"not a regular file: {p}", path=p)
     if st.st_size == 0:

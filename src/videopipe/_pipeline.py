@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -97,6 +98,9 @@ class Pipeline:
         self.budget: Budget = Budget(budget_usd)
         """The spending budget shared by this pipeline's runs (and those of `add()`, ...)."""
         self._owns_provider = False
+        # One run per video at a time in this process: a second run of a running video
+        # (two copies of one file in a batch) waits for it, then resumes, paying nothing twice.
+        self._runs: dict[str, tuple[anyio.Lock, list[int]]] = {}
 
     @property
     def budget_usd(self) -> float | None:
@@ -305,7 +309,21 @@ class Pipeline:
         """
         started = time.perf_counter()
         video = await self.register(source, video_id=video_id)
-        return await execute(self, video, force=force, job_id=job_id, started=started)
+        async with self._one_run(video.id):
+            return await execute(self, video, force=force, job_id=job_id, started=started)
+
+    @asynccontextmanager
+    async def _one_run(self, video_id: str) -> AsyncIterator[None]:
+        """Hold `video_id`'s run: a concurrent run of the same video waits for it."""
+        lock, users = self._runs.setdefault(video_id, (anyio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._runs[video_id]
 
     def run_blocking(
         self,

@@ -21,6 +21,21 @@ from .storage import Vectors, open_store
 __all__ = ["search", "search_blocking"]
 
 
+def check_text(text: str, *, what: str) -> None:
+    """Refuse text that cannot be encoded as UTF-8 (undecodable bytes from a command line).
+
+    Raises:
+        ConfigurationError: The text holds lone surrogates.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigurationError(
+            f"the {what} is not valid UTF-8 (an undecodable byte at position {exc.start}): "
+            "check the terminal's encoding"
+        ) from None
+
+
 async def search(
     store: Vectors,
     query: str | Sequence[float],
@@ -64,7 +79,8 @@ async def search(
         Hits, best first, each with its video, timestamps, text and score.
 
     Raises:
-        ConfigurationError: A text query without `provider`, a vector query
+        ConfigurationError: A text query that is not valid UTF-8 (undecodable
+            bytes from a command line), a text query without `provider`, a vector query
             without `model`, or a query vector whose dimension differs from the
             stored ones.
 
@@ -72,6 +88,7 @@ async def search(
         Added in 0.1.0.
     """
     if isinstance(query, str):
+        check_text(query, what="search query")
         if provider is None:
             raise ConfigurationError(
                 "searching by text needs provider=: the provider (and embedding model) "

@@ -146,6 +146,40 @@ class Settings(BaseSettings):
             "limits (shorter only to test them quickly)."
         ),
     )
+    max_input_duration_sec: float = Field(
+        default=4 * 3600,
+        gt=0,
+        description=(
+            "Longest input, in seconds of probed timestamps, the pipeline accepts; a longer "
+            "(or lying: two frames ten hours apart) file fails with `InputTooLarge`."
+        ),
+    )
+    max_decoded_frames: int = Field(
+        default=500_000,
+        gt=0,
+        description=(
+            "Most frames one input may make the pipeline decode or write (its duration at the "
+            "normalized frame rate, checked before normalizing, and counted during detection)."
+        ),
+    )
+    max_input_pixels: int = Field(
+        default=7680 * 4320,
+        gt=0,
+        description="Largest frame (width x height) of an input: 8K UHD by default.",
+    )
+    max_output_bytes: int = Field(
+        default=8 * 1024**3,
+        gt=0,
+        description="Largest normalized file one input may produce; FFmpeg stops at it.",
+    )
+    stage_timeout_sec: float = Field(
+        default=2 * 3600,
+        gt=0,
+        description=(
+            "Wall-clock limit of one stage on one video; past it the stage is cancelled and "
+            "fails with `StageTimeout`."
+        ),
+    )
     provider: str = Field(
         default="auto",
         validation_alias=AliasChoices("VIDEOPIPE_PROVIDER", "provider"),

@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 import anyio.from_thread
 
-__all__ = ["run_blocking"]
+__all__ = ["cancel_point", "run_blocking"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,3 +44,19 @@ def run_blocking(
     with anyio.from_thread.start_blocking_portal() as portal:
         result: R = portal.call(call)
     return result
+
+
+def cancel_point() -> None:
+    """Raise the cancellation of the task awaiting this worker thread, if it was cancelled.
+
+    Long CPU work (decoding every frame, hashing images) runs in a thread that
+    cancellation cannot interrupt: `anyio.to_thread.run_sync` waits for it to
+    return. Such a loop calls this once per step (a frame: well under 100 ms),
+    so a timeout, a worker's grace period or a second signal stops the thread
+    itself, not only the task waiting for it. Outside an anyio worker thread
+    (the function called directly) it does nothing.
+    """
+    try:
+        anyio.from_thread.check_cancelled()
+    except RuntimeError:  # not in an anyio worker thread: nobody to cancel it
+        return

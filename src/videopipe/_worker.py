@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 import anyio
 import anyio.abc
 
-from ._exceptions import ConfigurationError, ProviderError, RateLimited, StageError, StorageError
+from ._exceptions import (
+    ConfigurationError,
+    ProviderError,
+    RateLimited,
+    StageError,
+    StorageError,
+    VideopipeError,
+)
 from ._models import Job, JobStatus, UsageSummary
 from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
@@ -340,10 +347,16 @@ class Worker:
     ) -> None:
         self.failed += 1
         message = _error_text(error)
+        permanent = _permanent(error)
         delay = self.backoff.delay(job.attempts, error if isinstance(error, Exception) else None)
         updated = await _persist(
             lambda: self.store.fail(
-                job.id, self.worker_id, message, retry_in=delay, max_attempts=self.max_attempts
+                job.id,
+                self.worker_id,
+                message,
+                retry_in=delay,
+                max_attempts=self.max_attempts,
+                permanent=permanent,
             ),
             log,
         )
@@ -475,6 +488,16 @@ def _error_text(error: BaseException) -> str:
     return text if isinstance(error, StageError) else f"{type(error).__name__}: {text}"
 
 
+def _permanent(error: BaseException) -> bool:
+    """Whether the error, or the first videopipe error it wraps, says no attempt will succeed."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, VideopipeError) and not isinstance(seen, StageError):
+            return seen.permanent and not seen.retryable
+        seen = seen.__cause__
+    return False
+
+
 def _provider_cause(error: BaseException) -> ProviderError | None:
     seen: BaseException | None = error
     while seen is not None:
@@ -495,6 +518,7 @@ def _escalation(job: Job, updated: Job, error: BaseException) -> str:
             "stage": getattr(error, "stage", None),
             "error": _error_text(error),
             "attempts": updated.attempts,
+            "permanent": _permanent(error),
             "retry_after": error.retry_after if isinstance(error, RateLimited) else None,
         }
     )

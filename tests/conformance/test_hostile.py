@@ -251,3 +251,19 @@ async def test_segment_ids_with_odd_characters_are_plain_data(store) -> None:
     await store.save_segments("talk", [odd])
     assert await store.list_segments("talk") == [odd]
     assert segment_id("talk", 0) != odd.id
+
+
+async def test_a_huge_queue_name_is_refused_the_same_way_everywhere(store) -> None:
+    """105 kB worked on SQLite and failed on PostgreSQL (its index row limit): now refused."""
+    await store.upsert_video(records.video("talk"))
+    huge = "q" * 105_000
+    with pytest.raises(ConfigurationError, match="queue name"):
+        await store.enqueue("talk", queue=huge)
+    with pytest.raises(ConfigurationError, match="queue name"):
+        await store.claim("w", queues=[huge])
+    with pytest.raises(ConfigurationError, match="queue name"):
+        await store.create_batch(["talk"], queue=huge)
+    longest = "q" * 200
+    job = await store.enqueue("talk", queue=longest)
+    [claimed] = await store.claim("w", queues=[longest])
+    assert (claimed.id, claimed.queue) == (job.id, longest)

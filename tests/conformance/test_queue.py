@@ -198,6 +198,22 @@ async def test_a_workers_lower_max_attempts_caps_the_jobs(store) -> None:
     assert (await store.fail(other.id, "w", "x", max_attempts=9)).status is JobStatus.DEAD
 
 
+async def test_a_permanent_failure_goes_dead_at_once_with_its_message(store) -> None:
+    """A file that is not a video will not become one: no attempt is wasted on it."""
+    await _videos(store, 1)
+    job = await store.enqueue("v0", max_attempts=5)
+    await store.claim("w")
+    dead = await store.fail(job.id, "w", "NotAVideo: x.txt is not a video", permanent=True)
+    assert (dead.status, dead.attempts, dead.last_error) == (
+        JobStatus.DEAD, 1, "NotAVideo: x.txt is not a video",
+    )  # fmt: skip
+    assert dead.lease_expires_at is None
+    assert await store.claim("w") == []
+    # Replay still brings it back, for when the input was replaced.
+    assert await store.replay(job.id) == 1
+    assert (await store.get_job(job.id)).status is JobStatus.PENDING
+
+
 async def test_a_failure_with_no_delay_is_runnable_at_once(store) -> None:
     await _videos(store, 1)
     job = await store.enqueue("v0")

@@ -285,6 +285,35 @@ async def test_sigterm_past_the_grace_period_releases_running_jobs(
         assert await wait_exit(w2, 10) == 0, workers.output()
 
 
+@pytest.mark.timeout(20)
+async def test_a_second_sigterm_stops_scene_detection_at_once(
+    pg_url: str, side: Path, workers: Workers, long_clip: Path
+) -> None:
+    """Detection runs in a thread; a stop must reach it, not wait minutes for it to end."""
+    async with vp.open_store(pg_url) as store:
+        await store.upsert_video(vp.Video(id="long", original_path=str(long_clip)))
+        job = await store.enqueue("long")
+        w = workers.start(name="w1", pipeline="scenes", concurrency=1, lease=2.0, grace=30)
+
+        async def detecting() -> bool:
+            running = (await store.get_job(job.id)).status is vp.JobStatus.PROCESSING
+            return running and (side / "long.start").exists()
+
+        await until(detecting, 10, workers, "scene detection to start")
+        w.send_signal(signal.SIGTERM)
+        log = workers.log_paths[0]
+        await until(lambda: "SIGTERM received" in log.read_text(), 5, workers, "the first stop")
+        w.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert await wait_exit(w, 5) == 0, workers.output()
+        took = time.monotonic() - signalled
+        assert took < 5, took
+        released = await store.get_job(job.id)
+        assert (released.status, released.attempts) == (vp.JobStatus.PENDING, 0)
+        assert (await counts(store))["processing"] == 0
+        assert not (side / "long.done").exists()
+
+
 # --- 3. connection loss ------------------------------------------------------------------
 
 

@@ -16,7 +16,9 @@ So `V.done` holding exactly one line means the work ran to completion exactly
 once, and the rows in the store can be compared with an undisturbed run's.
 
 `--pipeline default` runs the real default stages (FFmpeg) with
-`videopipe.testing.FakeProvider` instead, for the worker benchmark.
+`videopipe.testing.FakeProvider` instead, for the worker benchmark;
+`--pipeline scenes` runs real scene detection on each video's original file
+(`SIDE/V.start` written just before it starts), for the stop tests.
 """
 
 from __future__ import annotations
@@ -95,6 +97,26 @@ class Work:
         return {"scenes": SCENES_PER_VIDEO, "segments": SEGMENTS_PER_VIDEO}
 
 
+class Scenes:
+    """Real scene detection of the video's original file, recorded in SIDE like `work`."""
+
+    name = "scenes"
+    requires = ()
+
+    def __init__(self, side_dir: Path) -> None:
+        self.side_dir = side_dir
+
+    async def run(self, ctx: vp.StageContext) -> dict[str, Any]:
+        from videopipe._media import detect_scenes
+
+        vid = ctx.video.id
+        stamp = f"{os.getpid()} {ctx.job_id}"
+        _append(self.side_dir / f"{vid}.start", stamp)
+        spans = await detect_scenes(ctx.video.original_path)
+        _append(self.side_dir / f"{vid}.done", stamp)
+        return {"scenes": len(spans)}
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dsn", required=True)
@@ -107,9 +129,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-id", default=None)
     parser.add_argument(
         "--pipeline",
-        choices=("work", "default"),
+        choices=("work", "default", "scenes"),
         default="work",
-        help="`work`: the stage above; `default`: the real default stages with FakeProvider",
+        help="`work`: the stage above; `default`: the real default stages with FakeProvider; "
+        "`scenes`: real scene detection of the original file",
     )
     return parser.parse_args(argv)
 
@@ -130,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         from videopipe.testing import FakeProvider
 
         pipeline = vp.Pipeline.default(store=store, provider=FakeProvider(), data_dir=data_dir)
+    elif args.pipeline == "scenes":
+        pipeline = vp.Pipeline([Scenes(args.side_dir)], store=store, data_dir=data_dir)
     else:
         pipeline = vp.Pipeline([Work(args.side_dir, args.sleep)], store=store, data_dir=data_dir)
     worker = vp.Worker(

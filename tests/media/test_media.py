@@ -526,3 +526,26 @@ def test_srt_skips_empty_text_and_handles_no_segments() -> None:
     assert format_srt([]) == ""
     assert format_srt([(0, 1, "  "), (1, 2, "kept")]) == "1\n00:00:01,000 --> 00:00:02,000\nkept\n"
     assert "00:00:00,000 --> 00:00:00,000" in format_srt([(-1.0, -0.5, "clamped")])
+
+
+@pytest.mark.parametrize("work", ["scenes", "frames"])
+async def test_a_timeout_stops_the_decoding_thread_itself(long_clip: Path, work: str) -> None:
+    """`fail_after` reaches the CPU work in its thread: minutes of decoding stop at once.
+
+    The await returns only once the thread has returned (threads are not
+    abandoned), so the time it takes is the time the thread took to stop.
+    """
+    import time
+
+    from videopipe import _media as media
+
+    times = [i * 0.25 for i in range(4800)]  # every quarter second: every frame decoded
+    paths = [Path(f"f{i}.jpg") for i in range(len(times))]
+    started = time.monotonic()
+    with pytest.raises(TimeoutError), anyio.fail_after(0.5):
+        await (
+            media.detect_scenes(long_clip)
+            if work == "scenes"
+            else media.extract_frames(long_clip, times, paths)
+        )
+    assert time.monotonic() - started < 5

@@ -330,3 +330,36 @@ def test_paths_follow_the_data_dir_layout(tmp_path: Path) -> None:
     assert paths.frame(3) == tmp_path / "frames" / "vid1" / "scene_003.jpg"
     with pytest.raises(vp.ConfigurationError):
         make([Recorder("a")]).paths("../../etc")
+
+
+async def test_two_copies_of_one_file_in_a_batch_run_once(tmp_path: Path) -> None:
+    """Same content, same video: the second run waits for the first, then has nothing to do."""
+
+    class Counted:
+        name = "counted"
+        requires = ()
+
+        def __init__(self) -> None:
+            self.runs = 0
+            self.now = 0
+            self.peak = 0
+
+        async def run(self, ctx: vp.StageContext) -> dict[str, Any]:
+            self.runs += 1
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            try:
+                await anyio.sleep(0.05)
+            finally:
+                self.now -= 1
+            return {"ok": True}
+
+    a, b = tmp_path / "a.mp4", tmp_path / "copy of a.mp4"
+    a.write_bytes(b"the same content")
+    b.write_bytes(b"the same content")
+    stage = Counted()
+    pipeline = vp.Pipeline([stage], store=MemoryStore(), data_dir=tmp_path / "data")
+    results = await vp.process_batch([a, b, a], pipeline.run, concurrency=3)
+    assert all(r.ok for r in results)
+    assert (stage.runs, stage.peak) == (1, 1)
+    assert len({r.unwrap().video_id for r in results}) == 1

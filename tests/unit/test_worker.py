@@ -40,6 +40,24 @@ class Work:
             self.now -= 1
 
 
+class Raises:
+    """A stage that raises `error` for the video `only`, and succeeds for the others."""
+
+    name = "work"
+    requires = ()
+
+    def __init__(self, error: Exception, *, only: str) -> None:
+        self.error = error
+        self.only = only
+        self.runs: list[str] = []
+
+    async def run(self, ctx: vp.StageContext) -> dict[str, Any]:
+        self.runs.append(ctx.video.id)
+        if ctx.video.id == self.only:
+            raise self.error
+        return {"ok": True}
+
+
 async def enqueue(store: MemoryStore, tmp_path: Path, n: int, **kw: Any) -> list[vp.Job]:
     jobs = []
     for i in range(n):
@@ -62,7 +80,7 @@ async def until(predicate: Any, seconds: float = 5.0) -> None:
     raise AssertionError("condition never became true")
 
 
-def make_worker(store: MemoryStore, stage: Work, **kw: Any) -> vp.Worker:
+def make_worker(store: MemoryStore, stage: Work | Raises, **kw: Any) -> vp.Worker:
     pipeline = vp.Pipeline([stage], store=store, data_dir="data")
     options: dict[str, Any] = {
         "poll_interval": 0.01,
@@ -146,6 +164,43 @@ async def test_the_workers_max_attempts_caps_each_jobs(
     assert make_worker(store, stage).max_attempts == 4
     with pytest.raises(vp.ConfigurationError, match="at least 1"):
         make_worker(store, stage, max_attempts=0)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        vp.NotAVideo("x.mp4 is not a video"),
+        vp.InputNotFound("x.mp4: no such file"),
+        vp.EmptyInput("x.mp4 is empty"),
+        vp.CorruptMedia("x.mp4 is corrupt"),
+        vp.NoAudioTrack("x.mp4 has no audio track"),
+    ],
+    ids=type,
+)
+async def test_a_permanent_error_goes_dead_on_its_first_attempt(
+    tmp_path: Path, error: vp.MediaError
+) -> None:
+    """A bad input will fail the same way every time: it is not retried."""
+    store = MemoryStore()
+    [job, other] = await enqueue(store, tmp_path, 2, max_attempts=3)
+    stage = Raises(error, only="vid0")
+    await run_until_drained(make_worker(store, stage), store)
+    dead = await store.get_job(job.id)
+    assert (dead.status, dead.attempts) == (vp.JobStatus.DEAD, 1)
+    assert dead.last_error is not None
+    assert error.message in dead.last_error
+    assert stage.runs.count("vid0") == 1
+    assert (await store.get_job(other.id)).status is vp.JobStatus.DONE
+
+
+async def test_a_transient_error_is_still_retried(tmp_path: Path) -> None:
+    """Only permanent errors skip the retries: a passing failure gets every attempt."""
+    store = MemoryStore()
+    [job] = await enqueue(store, tmp_path, 1, max_attempts=3)
+    stage = Raises(vp.ProviderTimeout(), only="vid0")
+    await run_until_drained(make_worker(store, stage), store)
+    assert (await store.get_job(job.id)).attempts == 3
+    assert stage.runs.count("vid0") == 3
 
 
 async def test_failed_attempts_wait_for_their_backoff(tmp_path: Path) -> None:

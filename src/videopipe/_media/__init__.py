@@ -7,7 +7,7 @@ loop never blocks.
 
 A module per concern, each importing only those listed before it:
 
-- `_probe`: `probe()`, `MediaInfo`, opening media with PyAV and its typed errors;
+- `_probe`: `probe()`, `MediaInfo`, `check_limits()`, opening media with PyAV and its typed errors;
 - `_ffmpeg`: finding and running FFmpeg, and `normalize()`;
 - `_scenes`: `detect_scenes()`;
 - `_frames`: `extract_frames()` and the perceptual hashes;
@@ -16,15 +16,30 @@ A module per concern, each importing only those listed before it:
 
 from __future__ import annotations
 
-from ._ffmpeg import ffmpeg_calls, find_ffmpeg, normalize, normalize_args, run_ffmpeg
+from ._ffmpeg import (
+    ffmpeg_calls,
+    find_ffmpeg,
+    normalize,
+    normalize_args,
+    run_ffmpeg,
+    sweep_parts,
+)
 from ._frames import extract_frames, hamming, mark_duplicates, phash
-from ._probe import MediaInfo, decode_audio, open_container, probe, target_size
+from ._probe import (
+    MediaInfo,
+    check_limits,
+    decode_audio,
+    open_container,
+    probe,
+    target_size,
+)
 from ._scenes import _Dissolves as _Dissolves
 from ._scenes import detect_scenes
 from ._srt import format_srt
 
 __all__ = [
     "MediaInfo",
+    "check_limits",
     "decode_audio",
     "detect_scenes",
     "extract_frames",
@@ -39,5 +54,6 @@ __all__ = [
     "phash",
     "probe",
     "run_ffmpeg",
+    "sweep_parts",
     "target_size",
 ]

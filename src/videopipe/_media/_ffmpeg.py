@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import anyio
 
-from .._exceptions import FFmpegNotFound, MediaError
+from .._exceptions import FFmpegNotFound, InputTooLarge, MediaError
 from ._probe import MediaInfo, StrPath, probe, target_size
 
 # --- FFmpeg discovery -----------------------------------------------------------------------
@@ -206,6 +207,7 @@ async def normalize(
     fps: int = 30,
     info: MediaInfo | None = None,
     ffmpeg: str | None = None,
+    max_output_bytes: int | None = None,
 ) -> MediaInfo:
     """Transcode `src` to a 720p/30 fps H.264 + AAC MP4 and a 16 kHz mono WAV, in one FFmpeg run.
 
@@ -226,6 +228,8 @@ async def normalize(
         fps: Output frame rate.
         info: `probe(src)`, if already known; probed otherwise.
         ffmpeg: The FFmpeg executable; by default `find_ffmpeg()`.
+        max_output_bytes: FFmpeg stops writing the MP4 at this size, and the
+            run fails with `InputTooLarge` (`MAX_OUTPUT_BYTES`).
 
     Returns:
         The probe of the normalized MP4 (`has_audio` tells whether the WAV exists).
@@ -236,6 +240,7 @@ async def normalize(
         NotAVideo: `src` is not a video.
         CorruptMedia: `src` is truncated or corrupt.
         MediaError: FFmpeg failed; the message carries its stderr.
+        InputTooLarge: The MP4 reached `max_output_bytes`.
     """
     if info is None:
         info = await probe(src)
@@ -243,10 +248,21 @@ async def normalize(
     video_tmp = _temp_sibling(video_out)
     audio_tmp = _temp_sibling(audio_out)
     args = normalize_args(src, video_tmp, audio_tmp, info, height=height, fps=fps)
+    if max_output_bytes is not None:
+        # `-fs` applies to the output named after it: the MP4, the first one.
+        args[args.index("-map") : args.index("-map")] = ["-fs", str(max_output_bytes)]
     video_out.parent.mkdir(parents=True, exist_ok=True)
     audio_out.parent.mkdir(parents=True, exist_ok=True)
     try:
         await run_ffmpeg(args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg)
+        if max_output_bytes is not None and video_tmp.stat().st_size >= max_output_bytes:
+            raise InputTooLarge(
+                f"normalizing {src} reached the output limit of {max_output_bytes:,} bytes: "
+                "raise MAX_OUTPUT_BYTES to process it.",
+                setting="MAX_OUTPUT_BYTES",
+                limit=max_output_bytes,
+                path=src,
+            )
         result = await probe(video_tmp)
         if info.has_audio:
             os.replace(audio_tmp, audio_out)
@@ -306,6 +322,32 @@ def _ffmpeg_path(path: StrPath) -> str:
     # FFmpeg reads "-x.mp4" as an option and "a:b.mp4" as protocol "a"; an absolute
     # path behind the `file:` protocol is always just a file.
     return "file:" + os.fspath(Path(path).absolute())
+
+
+STALE_PART_SEC = 600.0
+"""A `.part` file not written for this long is left by a killed run (`sweep_parts`)."""
+
+
+def sweep_parts(directory: StrPath, *, older_than: float = STALE_PART_SEC) -> int:
+    """Remove the temporary `.part` files a killed run left in `directory`; return how many.
+
+    Outputs are written under hidden `.{name}.{random}.part` names and renamed
+    when complete, so a `kill -9` mid-write leaves such files behind. Only the
+    ones not modified for `older_than` seconds go: a live FFmpeg writes its
+    output continuously, a JPEG takes milliseconds, so a recent one may belong
+    to a run still going.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    removed = 0
+    for part in folder.glob(".*.part"):
+        with suppress(OSError):  # gone already, or not ours to remove: not worth failing
+            if part.is_file() and part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+    return removed
 
 
 def _temp_sibling(path: Path) -> Path:

@@ -17,6 +17,7 @@ import anyio
 import anyio.to_thread
 
 from .._exceptions import CorruptMedia
+from .._sync import cancel_point
 from ._ffmpeg import _temp_sibling
 from ._probe import StrPath, _check_file, _open_video, _reason, _rotation
 
@@ -28,7 +29,8 @@ async def extract_frames(
 ) -> None:
     """Save the frame shown at each of `times` (seconds) as a JPEG at the matching path.
 
-    One decode pass, in time order: the decoder seeks (to the keyframe before a
+    One decode pass, in time order, in a worker thread that checks for
+    cancellation at every frame: the decoder seeks (to the keyframe before a
     time) only where that skips decoding, and otherwise reads on. Each JPEG
     (quality 90, rotation applied) is written under a temporary name and renamed,
     so a reader never sees half an image. Missing parent directories are created.
@@ -93,6 +95,7 @@ def _extract_frames(path: Path, times: list[float], out_paths: list[Path]) -> No
                 # Read on while the next frame is still due at the target time; right
                 # after a seek, the first frame counts even if it comes late.
                 while True:
+                    cancel_point()
                     if ahead is None:
                         ahead = next(frames, None)
                         if ahead is None:

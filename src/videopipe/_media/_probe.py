@@ -27,10 +27,12 @@ from .._exceptions import (
     CorruptMedia,
     EmptyInput,
     InputNotFound,
+    InputTooLarge,
     MediaError,
     NoAudioTrack,
     NotAVideo,
 )
+from .._sync import cancel_point
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -120,6 +122,58 @@ _CONTAINER_MAGIC: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
+def check_limits(
+    info: MediaInfo,
+    *,
+    max_duration_sec: float,
+    max_frames: int,
+    max_pixels: int,
+    fps: float,
+) -> None:
+    """Refuse an input whose probe shows more work than the limits allow.
+
+    The duration is that of the probed timestamps, so a small file that claims
+    hours (two frames ten hours apart) is refused before any decoding. The
+    frames counted are those normalizing at `fps` would write, or the input's
+    own if more.
+
+    Raises:
+        InputTooLarge: Over a limit; the message names it and its setting.
+    """
+    path = info.path
+    if info.duration_sec > max_duration_sec:
+        raise InputTooLarge(
+            f"{path} lasts {info.duration_sec:.0f} s (by its timestamps), over the limit of "
+            f"{max_duration_sec:.0f} s: raise MAX_INPUT_DURATION_SEC to process it.",
+            setting="MAX_INPUT_DURATION_SEC",
+            limit=max_duration_sec,
+            value=info.duration_sec,
+            path=path,
+        )
+    pixels = info.width * info.height
+    if pixels > max_pixels:
+        raise InputTooLarge(
+            f"{path} is {info.width}x{info.height} ({pixels:,} pixels a frame), over the limit "
+            f"of {max_pixels:,}: raise MAX_INPUT_PIXELS to process it.",
+            setting="MAX_INPUT_PIXELS",
+            limit=max_pixels,
+            value=pixels,
+            path=path,
+        )
+    source_fps = info.fps if math.isfinite(info.fps) else 0.0
+    frames = math.ceil(info.duration_sec * max(fps, source_fps))
+    if frames > max_frames:
+        raise InputTooLarge(
+            f"{path} would decode {frames:,} frames ({info.duration_sec:.0f} s at "
+            f"{max(fps, source_fps):g} fps), over the limit of {max_frames:,}: raise "
+            "MAX_DECODED_FRAMES to process it.",
+            setting="MAX_DECODED_FRAMES",
+            limit=max_frames,
+            value=frames,
+            path=path,
+        )
+
+
 def _container_kind(path: Path) -> str | None:
     try:
         with path.open("rb") as file:
@@ -193,6 +247,7 @@ def decode_audio(path: StrPath, *, rate: int = 16_000) -> npt.NDArray[np.float32
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
         chunks: list[npt.NDArray[Any]] = []
         for frame in container.decode(audio=0):
+            cancel_point()
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
         chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
     if not chunks:

@@ -17,7 +17,8 @@ import anyio
 import anyio.to_thread
 import numpy as np
 
-from .._exceptions import CorruptMedia
+from .._exceptions import CorruptMedia, InputTooLarge
+from .._sync import cancel_point
 from ._probe import StrPath, _check_file, _even, _open_video, _reason
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ async def detect_scenes(
     min_scene_len: float = 0.5,
     downscale: float | None = None,
     fade_detection: bool = True,
+    max_frames: int | None = None,
 ) -> list[tuple[float, float]]:
     """Split a video into scenes; return each scene's `(start, end)` in seconds.
 
@@ -50,8 +52,10 @@ async def detect_scenes(
     black frames, which `AdaptiveDetector` reports inside fades because hue is
     noise in the dark, gives way to the fade's boundary.
 
-    The video is decoded once with PyAV, in a worker thread, and each frame is
-    shrunk (256 pixels on its long side by default) before the detectors see it.
+    The video is decoded once with PyAV, in a worker thread that checks for
+    cancellation at every frame (a timeout or a worker's stop ends it within
+    milliseconds), and each frame is shrunk (256 pixels on its long side by
+    default) before the detectors see it.
     Times are presentation timestamps, so they are right on variable-frame-rate
     video too. The scenes cover the video without gaps; a video without any cut is
     one scene.
@@ -64,6 +68,8 @@ async def detect_scenes(
         downscale: Divide the frame size by this before detection; by default the
             long side becomes 256 pixels, as with PySceneDetect's own default.
         fade_detection: Also find fades through black and cross-dissolves.
+        max_frames: Stop with `InputTooLarge` (`MAX_DECODED_FRAMES`) past this
+            many frames: a file whose frames outnumber its probe cannot multiply work.
 
     Returns:
         `(start, end)` times in seconds, in order, contiguous.
@@ -73,6 +79,7 @@ async def detect_scenes(
         EmptyInput: The file is empty.
         NotAVideo: The file is not a video.
         CorruptMedia: No frame of the file decodes.
+        InputTooLarge: More than `max_frames` frames.
 
     Examples:
         >>> await detect_scenes("processed/talk/normalized.mp4")  # doctest: +SKIP
@@ -85,6 +92,7 @@ async def detect_scenes(
             min_scene_len=min_scene_len,
             downscale=downscale,
             fade_detection=fade_detection,
+            max_frames=max_frames,
         )
     )
 
@@ -202,6 +210,7 @@ def _detect_scenes(
     min_scene_len: float,
     downscale: float | None,
     fade_detection: bool,
+    max_frames: int | None,
 ) -> list[tuple[float, float]]:
     import av
     import cv2
@@ -238,7 +247,16 @@ def _detect_scenes(
         end = 0.0
         try:
             for frame in container.decode(stream):
+                cancel_point()
                 index = len(times)
+                if max_frames is not None and index >= max_frames:
+                    raise InputTooLarge(
+                        f"{path} has more than {max_frames:,} frames: raise "
+                        "MAX_DECODED_FRAMES to process it.",
+                        setting="MAX_DECODED_FRAMES",
+                        limit=max_frames,
+                        path=path,
+                    )
                 if frame.pts is not None and time_base:
                     t = float((frame.pts - origin) * time_base)
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -9,6 +10,7 @@ import anyio.to_thread
 from .. import _media as media
 from .._models import Frame, Scene, frame_id, scene_id
 from .._stage import FRAMES, NORMALIZE, SCENES, StageContext
+from .._sync import cancel_point
 
 __all__ = ["DetectScenes", "ExtractFrames", "Normalize"]
 
@@ -17,6 +19,15 @@ def _normalized_path(ctx: StageContext) -> str:
     if ctx.video.normalized_path is None:  # pragma: no cover - normalize always sets it
         raise RuntimeError(f"video {ctx.video.id} has no normalized file: run 'normalize' first")
     return ctx.video.normalized_path
+
+
+def _hashes(paths: list[Path]) -> list[str]:
+    """The perceptual hash of each image; a cancelled stage stops between two images."""
+    hashes = []
+    for path in paths:
+        cancel_point()
+        hashes.append(media.phash(path))
+    return hashes
 
 
 class Normalize:
@@ -41,13 +52,31 @@ class Normalize:
         self.fps = fps
 
     async def run(self, ctx: StageContext) -> dict[str, Any]:
-        """Normalize `ctx.video` and record its duration, size and audio presence."""
+        """Normalize `ctx.video` and record its duration, size and audio presence.
+
+        The input is probed first and refused (`InputTooLarge`) when over a
+        limit of `ctx.settings`: duration, frames, resolution; FFmpeg stops at
+        `MAX_OUTPUT_BYTES`.
+        """
+        settings = ctx.settings
+        # What a killed earlier run (kill -9 mid-write) left half-written.
+        await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.processed)
+        probed = await media.probe(ctx.video.original_path)
+        media.check_limits(
+            probed,
+            max_duration_sec=settings.max_input_duration_sec,
+            max_frames=settings.max_decoded_frames,
+            max_pixels=settings.max_input_pixels,
+            fps=self.fps,
+        )
         info = await media.normalize(
             ctx.video.original_path,
             ctx.paths.normalized,
             ctx.paths.audio,
             height=self.height,
             fps=self.fps,
+            info=probed,
+            max_output_bytes=settings.max_output_bytes,
         )
         await ctx.update_video(
             normalized_path=str(ctx.paths.normalized),
@@ -79,7 +108,9 @@ class DetectScenes:
 
     async def run(self, ctx: StageContext) -> list[Scene]:
         """Detect and store the scenes of the normalized video."""
-        spans = await media.detect_scenes(_normalized_path(ctx))
+        spans = await media.detect_scenes(
+            _normalized_path(ctx), max_frames=ctx.settings.max_decoded_frames
+        )
         scenes = [
             Scene(id=scene_id(ctx.video.id, i), video_id=ctx.video.id, idx=i, t_start=a, t_end=b)
             for i, (a, b) in enumerate(spans)
@@ -121,8 +152,9 @@ class ExtractFrames:
         scenes: list[Scene] = ctx.inputs[SCENES]
         times = [s.t_start + self.position * (s.t_end - s.t_start) for s in scenes]
         paths = [ctx.paths.frame(s.idx) for s in scenes]
+        await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.frames)
         await media.extract_frames(_normalized_path(ctx), times, paths)
-        hashes = await anyio.to_thread.run_sync(lambda: [media.phash(p) for p in paths])
+        hashes = await anyio.to_thread.run_sync(_hashes, paths)
         duplicates = media.mark_duplicates(hashes, self.max_distance)
         frames = [
             Frame(

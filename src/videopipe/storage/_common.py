@@ -187,6 +187,22 @@ def check_text(value: str, *, what: str) -> str:
     return value
 
 
+MAX_QUEUE_NAME = 200
+"""Longest queue name, in characters: the same on every backend, and well inside
+PostgreSQL's `NOTIFY` payload (8000 bytes), which carries the name."""
+
+
+def check_queue(name: str) -> str:
+    """Return the queue `name`; `ConfigurationError` when not storable or too long."""
+    check_text(name, what="queue name")
+    if len(name) > MAX_QUEUE_NAME:
+        raise ConfigurationError(
+            f"queue name of {len(name):,} characters ({name[:40]!r}...): the longest is "
+            f"{MAX_QUEUE_NAME}"
+        )
+    return name
+
+
 def sanitize_text(value: str) -> str:
     r"""`value` with NUL characters and lone surrogates escaped as `\x00` and `\udcff`."""
     if is_storable(value):

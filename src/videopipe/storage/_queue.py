@@ -77,6 +77,7 @@ class JobQueue(Protocol):
         *,
         retry_in: float = 0.0,
         max_attempts: int | None = None,
+        permanent: bool = False,
     ) -> Job | None:
         """Record a failed attempt.
 
@@ -84,6 +85,8 @@ class JobQueue(Protocol):
         `retry_in` seconds; after the last attempt it goes to `dead` (the
         dead-letter queue) keeping `error`. The last attempt is the job's
         `max_attempts`, or the worker's `max_attempts` when that is lower.
+        A `permanent` failure (the error's `permanent`: not a video, a missing
+        input) goes to `dead` at once, whatever attempts are left.
         Returns the updated job, or `None` when the job is no longer this
         worker's.
         """

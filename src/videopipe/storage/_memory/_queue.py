@@ -18,7 +18,16 @@ from ..._models import (
     QueueStats,
     utcnow,
 )
-from .._common import LIVE, REAPED, batch_status, check_limit, check_text, new_id, sanitize_text
+from .._common import (
+    LIVE,
+    REAPED,
+    batch_status,
+    check_limit,
+    check_queue,
+    check_text,
+    new_id,
+    sanitize_text,
+)
 from .._queue import DEFAULT_LEASE
 from ._state import MemoryState
 
@@ -41,7 +50,7 @@ class MemoryQueue(MemoryState):
         unique: bool = True,
     ) -> Job:
         self._require_video(video_id)
-        check_text(queue, what="queue")
+        check_queue(queue)
         if unique:
             for job in self.jobs.values():
                 if job.video_id == video_id and job.status in LIVE:
@@ -69,7 +78,7 @@ class MemoryQueue(MemoryState):
         check_limit(limit)
         check_text(worker_id, what="worker_id")
         for name in queues:
-            check_text(name, what="queue")
+            check_queue(name)
         now = utcnow()
         runnable = []
         for j in list(self.jobs.values()):
@@ -147,6 +156,7 @@ class MemoryQueue(MemoryState):
         *,
         retry_in: float = 0.0,
         max_attempts: int | None = None,
+        permanent: bool = False,
     ) -> Job | None:
         job = self._owned(job_id, worker_id)
         if job is None:
@@ -154,7 +164,7 @@ class MemoryQueue(MemoryState):
         error = sanitize_text(error)
         now = utcnow()
         cap = job.max_attempts if max_attempts is None else min(job.max_attempts, max_attempts)
-        dead = job.attempts >= cap
+        dead = permanent or job.attempts >= cap
         job = job.model_copy(
             update={
                 "status": JobStatus.DEAD if dead else JobStatus.PENDING,

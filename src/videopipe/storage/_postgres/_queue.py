@@ -10,7 +10,14 @@ import anyio
 from ..._exceptions import NotFound, StoreClosed
 from ..._models import BatchItem, BatchResults, BatchStatus, Job, JobStatus, QueueStats
 from .._coalescer import Coalescer
-from .._common import batch_status_of_row, check_limit, check_text, new_id, sanitize_text
+from .._common import (
+    batch_status_of_row,
+    check_limit,
+    check_queue,
+    check_text,
+    new_id,
+    sanitize_text,
+)
 from .._queue import DEFAULT_LEASE
 from ._connection import PostgresConnection
 from ._values import _Q, Row, _ok, _record, _require_videos, _utc, _utc_or_none, logger
@@ -38,7 +45,7 @@ class PostgresQueue(PostgresConnection):
         batch_id: str | None = None,
         unique: bool = True,
     ) -> Job:
-        check_text(queue, what="queue")
+        check_queue(queue)
         if batch_id is not None:
             check_text(batch_id, what="batch_id")
         params = {
@@ -83,7 +90,7 @@ class PostgresQueue(PostgresConnection):
     ) -> list[Job]:
         check_limit(limit)
         check_text(worker_id, what="worker_id")
-        names = [check_text(q, what="queue") for q in queues]
+        names = [check_queue(q) for q in queues]
         if limit == 0 or not names:
             self._check()
             return []
@@ -130,6 +137,7 @@ class PostgresQueue(PostgresConnection):
         *,
         retry_in: float = 0.0,
         max_attempts: int | None = None,
+        permanent: bool = False,
     ) -> Job | None:
         row = await self._owned(
             "fail",
@@ -138,7 +146,7 @@ class PostgresQueue(PostgresConnection):
             error=sanitize_text(error),
             retry_in=float(retry_in),
             notify=retry_in <= 0,
-            cap=max_attempts,
+            cap=0 if permanent else max_attempts,
         )
         return None if row is None else _record(Job, row)
 
@@ -199,7 +207,7 @@ class PostgresQueue(PostgresConnection):
         priority: int = 0,
         max_attempts: int = 3,
     ) -> str:
-        check_text(queue, what="queue")
+        check_queue(queue)
         ids = list(video_ids)
         for video_id in ids:
             if not _ok(video_id):

@@ -14,7 +14,14 @@ import anyio.to_thread
 from ..._exceptions import NotFound, StoreClosed
 from ..._models import BatchItem, BatchResults, BatchStatus, Job, JobStatus, QueueStats, utcnow
 from .._coalescer import Coalescer
-from .._common import batch_status_of_row, check_limit, check_text, new_id, sanitize_text
+from .._common import (
+    batch_status_of_row,
+    check_limit,
+    check_queue,
+    check_text,
+    new_id,
+    sanitize_text,
+)
 from .._queue import DEFAULT_LEASE
 from ._connection import (
     _Q,
@@ -50,7 +57,7 @@ class SQLiteQueue(SQLiteConnection):
         batch_id: str | None = None,
         unique: bool = True,
     ) -> Job:
-        check_text(queue, what="queue")
+        check_queue(queue)
         now = _us(utcnow())
         params = {
             "id": new_id("job"),
@@ -86,7 +93,7 @@ class SQLiteQueue(SQLiteConnection):
     ) -> list[Job]:
         check_limit(limit)
         check_text(worker_id, what="worker_id")
-        names = [check_text(q, what="queue") for q in queues]
+        names = [check_queue(q) for q in queues]
         if limit == 0 or not names:
             await self._run(lambda conn: None)
             return []
@@ -164,6 +171,7 @@ class SQLiteQueue(SQLiteConnection):
         *,
         retry_in: float = 0.0,
         max_attempts: int | None = None,
+        permanent: bool = False,
     ) -> Job | None:
         row = await self._owned_update(
             "fail",
@@ -171,7 +179,7 @@ class SQLiteQueue(SQLiteConnection):
             worker_id,
             error=sanitize_text(error),
             retry_at=timedelta(seconds=retry_in),
-            cap=max_attempts,
+            cap=0 if permanent else max_attempts,
         )
         return None if row is None else _record(Job, row)
 
@@ -235,7 +243,7 @@ class SQLiteQueue(SQLiteConnection):
         priority: int = 0,
         max_attempts: int = 3,
     ) -> str:
-        check_text(queue, what="queue")
+        check_queue(queue)
         batch_id = new_id("batch")
         now = _us(utcnow())
         ids = list(video_ids)
