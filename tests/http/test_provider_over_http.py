@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 import videopipe as vp
+from tests.threads import run_on_threads
 from videopipe._sync import run_blocking
 from videopipe.providers import OpenAIProvider
 from videopipe.stages import Caption, Embed, Transcribe
@@ -68,7 +69,6 @@ def test_one_provider_serves_two_threads_at_once(server: OpenAIServer) -> None:
     """Two threads, each with its own loop, use one provider while both loops are alive."""
     provider = OpenAIProvider(api_key=KEY, base_url=server.base_url)
     both_running = threading.Barrier(2, timeout=10)
-    errors: list[BaseException] = []
 
     async def work(name: str) -> None:
         for i in range(3):
@@ -77,18 +77,7 @@ def test_one_provider_serves_two_threads_at_once(server: OpenAIServer) -> None:
                 await anyio.to_thread.run_sync(both_running.wait)
         await provider.aclose()
 
-    def thread(name: str) -> None:
-        try:
-            anyio.run(work, name)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=thread, args=(n,)) for n in ("left", "right")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(15)
-    assert errors == []
+    run_on_threads(work, ["left", "right"])
     assert server.requests["embeddings"] == 6
 
 

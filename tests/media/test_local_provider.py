@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.threads import run_on_threads
 
 import videopipe as vp
 from videopipe import ModelFileError
@@ -236,22 +237,10 @@ def test_one_local_provider_serves_successive_loops_and_two_threads(
     assert run_blocking(embed, "second") == 384
     both_running = threading.Barrier(2, timeout=10)
     sizes: list[int] = []
-    errors: list[BaseException] = []
 
     async def work(name: str) -> None:
         await anyio.to_thread.run_sync(both_running.wait)
         sizes.append(await embed(name))
 
-    def thread(name: str) -> None:
-        try:
-            anyio.run(work, name)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=thread, args=(n,)) for n in ("left", "right")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(15)
-    assert errors == []
+    run_on_threads(work, ["left", "right"])
     assert sizes == [384, 384]
