@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import traceback
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,6 +262,12 @@ async def test_bad_key_is_a_clear_error_without_the_key(
     assert KEY not in repr(error)
     assert not vp.is_retryable(error)
     assert isinstance(error.__cause__, openai.AuthenticationError)
+    # The SDK's error stays the cause, but a traceback showing it shows no key (issue 19).
+    traceback_text = "".join(traceback.format_exception(error))
+    assert "AuthenticationError" in traceback_text
+    assert "Incorrect API key provided" in traceback_text
+    assert KEY not in traceback_text
+    assert KEY not in repr(error.__cause__.body)
 
 
 async def test_malformed_vision_json_is_a_malformed_response(

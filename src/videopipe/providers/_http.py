@@ -105,6 +105,31 @@ def classify_http_error(
     return None
 
 
+def scrubbed(exc: BaseException, scrub: Callable[[str], str] = redact) -> BaseException:
+    """`exc` with the secrets in its message, arguments and error body masked by `scrub`.
+
+    The SDK's exception stays the cause of videopipe's error (its type and
+    status are worth a traceback), but a server that echoes the API key in its
+    answer must not put the key into that traceback.
+    """
+    exc.args = tuple(scrub(a) if isinstance(a, str) else a for a in exc.args)
+    if isinstance(getattr(exc, "message", None), str):
+        exc.message = scrub(exc.message)  # type: ignore[attr-defined]
+    if getattr(exc, "body", None) is not None:
+        exc.body = _scrub_json(exc.body, scrub)  # type: ignore[attr-defined]
+    return exc
+
+
+def _scrub_json(value: object, scrub: Callable[[str], str]) -> object:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_json(v, scrub) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_json(v, scrub) for v in value]
+    return value
+
+
 def api_message(exc: Any) -> str:
     """The `error.message` of an OpenAI-style error body, else the SDK's message."""
     body = exc.body

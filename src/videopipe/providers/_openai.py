@@ -22,7 +22,7 @@ from .._imports import require
 from .._observability import METRICS
 from .._secrets import redact, register_secret
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Price, Transcript, TranscriptPiece
-from ._http import api_message, classify_http_error
+from ._http import api_message, classify_http_error, scrubbed
 
 if TYPE_CHECKING:
     import openai
@@ -353,7 +353,10 @@ class OpenAIProvider:
             raise
 
     async def _mapped(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Call the SDK; its errors become videopipe's, classified once (`providers._http`)."""
+        """Call the SDK; its errors become videopipe's, classified once (`providers._http`).
+
+        The SDK's error stays the cause, with any secret in it masked (`scrubbed`).
+        """
         oa = self._openai
         try:
             return await call()
@@ -362,20 +365,21 @@ class OpenAIProvider:
                 f"{what}: the provider rejected the API key (HTTP 401): "
                 f"{self._scrub(api_message(exc))}. Check OPENAI_API_KEY.",
                 status_code=401,
-            ) from exc
+            ) from scrubbed(exc, self._scrub)
         except oa.APITimeoutError as exc:
-            raise _mapped_error(exc, what, self._scrub) from exc
+            raise _mapped_error(exc, what, self._scrub) from scrubbed(exc, self._scrub)
         except oa.APIConnectionError as exc:
             raise ProviderError(
-                f"{what}: could not reach the provider at {redact(self.base_url)}: {exc}",
+                f"{what}: could not reach the provider at {redact(self.base_url)}: "
+                f"{self._scrub(str(exc))}",
                 retryable=True,
-            ) from exc
+            ) from scrubbed(exc, self._scrub)
         except oa.APIStatusError as exc:
-            raise _mapped_error(exc, what, self._scrub) from exc
+            raise _mapped_error(exc, what, self._scrub) from scrubbed(exc, self._scrub)
         except (ValidationError, json.JSONDecodeError, oa.LengthFinishReasonError) as exc:
             raise MalformedResponse(
                 f"{what}: the provider's answer could not be parsed: {self._scrub(str(exc))[:300]}"
-            ) from exc
+            ) from scrubbed(exc, self._scrub)
 
 
 def _mapped_error(exc: Exception, what: str, scrub: Callable[[str], str]) -> ProviderError:
