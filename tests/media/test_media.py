@@ -533,19 +533,16 @@ async def test_a_timeout_stops_the_decoding_thread_itself(long_clip: Path, work:
     """`fail_after` reaches the CPU work in its thread: minutes of decoding stop at once.
 
     The await returns only once the thread has returned (threads are not
-    abandoned), so the time it takes is the time the thread took to stop.
+    abandoned): a thread that did not stop would hold this test for minutes, past
+    pytest's timeout, so no clock is read here.
     """
-    import time
-
     from videopipe import _media as media
 
     times = [i * 0.25 for i in range(4800)]  # every quarter second: every frame decoded
     paths = [Path(f"f{i}.jpg") for i in range(len(times))]
-    started = time.monotonic()
     with pytest.raises(TimeoutError), anyio.fail_after(0.5):
         await (
             media.detect_scenes(long_clip)
             if work == "scenes"
             else media.extract_frames(long_clip, times, paths)
         )
-    assert time.monotonic() - started < 5
