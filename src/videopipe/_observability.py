@@ -32,6 +32,12 @@ class Metrics:
             "videopipe_jobs", "Jobs by queue and outcome.", ["queue", "outcome"], registry=r
         )
         self.in_flight = Gauge("videopipe_jobs_in_flight", "Jobs being processed.", registry=r)
+        self.worker_rss = Gauge(
+            "videopipe_worker_resident_bytes",
+            "Resident memory of the worker process, read before each claim "
+            "(its ceiling is WORKER_MAX_RSS_MB).",
+            registry=r,
+        )
         self.queue_lag = Gauge(
             "videopipe_queue_lag_seconds", "Age of the oldest runnable pending job.", registry=r
         )

@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(
         default=3, ge=1, description="Attempts per job before it goes to the dead-letter queue."
     )
+    worker_max_rss_mb: int = Field(
+        default=2048,
+        gt=0,
+        description=(
+            "Memory ceiling of one worker process, in MiB of resident memory: above it the "
+            "worker claims no new job (and exits when it runs none, for its supervisor to "
+            "restart it), and normalize refuses an input whose frames alone would pass it "
+            "(`InputTooLarge`). The default follows the seeds' rule of 2 GB a worker."
+        ),
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level.")
     worker_dev_http: bool = Field(
         default=False, description="Serve `/healthz`, `/jobs/peek`, `/stats` and `/metrics`."

@@ -25,6 +25,7 @@ from ._exceptions import (
 from ._models import Job, JobStatus, UsageSummary
 from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
+from ._resources import resident_bytes
 from ._result import VideoResult
 from ._retry import RetryPolicy
 from ._secrets import redact
@@ -86,6 +87,10 @@ class Worker:
             defaults to `WORKER_HTTP_PORT` when `WORKER_DEV_HTTP` is set, else none.
         http_host: The address the HTTP endpoints bind to.
         handle_signals: Stop gracefully on SIGTERM and SIGINT (main thread only).
+        max_rss_mb: The memory ceiling, in MiB of this process's resident memory:
+            above it no new job is claimed, and with none running the worker
+            stops (for a supervisor to start a fresh process); defaults to
+            `WORKER_MAX_RSS_MB`.
 
     Note:
         Added in 0.1.0.
@@ -108,6 +113,7 @@ class Worker:
         http_port: int | None = None,
         http_host: str = "127.0.0.1",
         handle_signals: bool = True,
+        max_rss_mb: int | None = None,
     ) -> None:
         settings = pipeline.settings
         self.pipeline = pipeline
@@ -132,6 +138,10 @@ class Worker:
         self.http_port = http_port
         self.http_host = http_host
         self.handle_signals = handle_signals
+        self.max_rss_mb = max_rss_mb if max_rss_mb is not None else settings.worker_max_rss_mb
+        if self.max_rss_mb < 1:
+            raise ConfigurationError(f"max_rss_mb must be at least 1, not {self.max_rss_mb}")
+        self.over_memory = False
         self.running: dict[str, Job] = {}
         self.completed = 0
         self.failed = 0
@@ -214,6 +224,20 @@ class Worker:
                 if free <= 0:
                     await self._wait()
                     continue
+                if self._over_memory():
+                    if self.running:  # their end may free memory: claim again after one
+                        await self._wait()
+                        continue
+                    # Nothing of ours runs and the memory is still held: only a new
+                    # process gets it back. Exit for the supervisor to restart us.
+                    self._log.error(
+                        "resident memory %.0f MiB is over WORKER_MAX_RSS_MB=%d with no job "
+                        "running: stopping so that a fresh process takes over",
+                        (resident_bytes() or 0) / 2**20,
+                        self.max_rss_mb,
+                    )
+                    self.stop()
+                    break
                 try:
                     claimed = await self.store.claim(
                         self.worker_id, queues=self.queues, lease=self.lease, limit=free
@@ -242,6 +266,21 @@ class Worker:
                 )
             jobs.cancel_scope.cancel()
         self._jobs_scope = None
+
+    def _over_memory(self) -> bool:
+        """Whether this process holds more resident memory than its ceiling (logged once)."""
+        rss = resident_bytes()
+        if rss is not None:
+            METRICS.worker_rss.set(rss)
+        over = rss is not None and rss > self.max_rss_mb * 2**20
+        if rss is not None and over and not self.over_memory:
+            self._log.warning(
+                "resident memory %.0f MiB is over WORKER_MAX_RSS_MB=%d: claiming no new job",
+                rss / 2**20,
+                self.max_rss_mb,
+            )
+        self.over_memory = over
+        return over
 
     async def _wait(self, seconds: float | None = None, *, notify: bool = False) -> None:
         """Wait for a wake-up (a job finished, a stop), a NOTIFY, or the timeout."""

@@ -349,3 +349,44 @@ async def test_http_endpoints(tmp_path: Path) -> None:
             assert unhealthy.status_code == 503
             assert unhealthy.json()["ok"] is False
         worker.kill()
+
+
+async def test_a_worker_over_its_memory_ceiling_claims_nothing_and_stops(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Above WORKER_MAX_RSS_MB with nothing running, only a fresh process gets memory back."""
+    store = MemoryStore()
+    jobs = await enqueue(store, tmp_path, 2)
+    stage = Work()
+    worker = make_worker(store, stage, max_rss_mb=1)  # any Python process holds more
+    with anyio.fail_after(15), caplog.at_level(logging.WARNING, logger="videopipe"):
+        await worker.run()
+    assert stage.runs == []
+    assert worker.over_memory
+    for job in jobs:
+        assert (await store.get_job(job.id)).status is vp.JobStatus.PENDING
+    assert "WORKER_MAX_RSS_MB=1" in caplog.text
+    assert "stopping so that a fresh process takes over" in caplog.text
+
+
+async def test_a_worker_over_its_ceiling_lets_running_jobs_finish_and_claims_no_more(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    await enqueue(store, tmp_path, 3)
+    stage = Work(seconds=0.3)
+    worker = make_worker(store, stage, concurrency=1)
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            await until(lambda: stage.now == 1)
+            worker.max_rss_mb = 1  # the running job "grew" the process past its ceiling
+    counts = (await store.stats()).counts
+    assert counts["done"] == 1  # the running one finished
+    assert counts["pending"] == 2  # the others were left for a fresh process
+    assert counts["processing"] == 0
+
+
+def test_the_memory_ceiling_must_be_positive() -> None:
+    with pytest.raises(vp.ConfigurationError, match="max_rss_mb"):
+        make_worker(MemoryStore(), Work(), max_rss_mb=0)

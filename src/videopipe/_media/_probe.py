@@ -32,6 +32,7 @@ from .._exceptions import (
     NoAudioTrack,
     NotAVideo,
 )
+from .._resources import DECODE_BYTES_PER_PIXEL
 from .._sync import cancel_point
 
 if TYPE_CHECKING:
@@ -129,13 +130,16 @@ def check_limits(
     max_frames: int,
     max_pixels: int,
     fps: float,
+    max_memory_bytes: int | None = None,
 ) -> None:
     """Refuse an input whose probe shows more work than the limits allow.
 
     The duration is that of the probed timestamps, so a small file that claims
     hours (two frames ten hours apart) is refused before any decoding. The
     frames counted are those normalizing at `fps` would write, or the input's
-    own if more.
+    own if more. With `max_memory_bytes`, a frame whose decoding alone would
+    need more memory than that (`DECODE_BYTES_PER_PIXEL` a pixel) is refused
+    too, naming `WORKER_MAX_RSS_MB`.
 
     Raises:
         InputTooLarge: Over a limit; the message names it and its setting.
@@ -158,6 +162,17 @@ def check_limits(
             setting="MAX_INPUT_PIXELS",
             limit=max_pixels,
             value=pixels,
+            path=path,
+        )
+    if max_memory_bytes is not None and pixels * DECODE_BYTES_PER_PIXEL > max_memory_bytes:
+        need = pixels * DECODE_BYTES_PER_PIXEL
+        raise InputTooLarge(
+            f"{path} is {info.width}x{info.height}: decoding its frames needs about "
+            f"{need / 2**20:,.0f} MiB, over the worker's memory ceiling of "
+            f"{max_memory_bytes / 2**20:,.0f} MiB: raise WORKER_MAX_RSS_MB to process it.",
+            setting="WORKER_MAX_RSS_MB",
+            limit=max_memory_bytes / 2**20,
+            value=need / 2**20,
             path=path,
         )
     source_fps = info.fps if math.isfinite(info.fps) else 0.0

@@ -68,6 +68,7 @@ class Normalize:
             max_frames=settings.max_decoded_frames,
             max_pixels=settings.max_input_pixels,
             fps=self.fps,
+            max_memory_bytes=settings.worker_max_rss_mb * 2**20,
         )
         info = await media.normalize(
             ctx.video.original_path,
