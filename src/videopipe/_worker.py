@@ -527,6 +527,14 @@ def _error_text(error: BaseException) -> str:
     return text if isinstance(error, StageError) else f"{type(error).__name__}: {text}"
 
 
+def _error_type(error: BaseException) -> str:
+    """The class name of what went wrong: the first cause under the `StageError`s."""
+    seen: BaseException = error
+    while isinstance(seen, StageError) and seen.__cause__ is not None:
+        seen = seen.__cause__
+    return type(seen).__name__
+
+
 def _permanent(error: BaseException) -> bool:
     """Whether the error, or the first videopipe error it wraps, says no attempt will succeed."""
     seen: BaseException | None = error
@@ -556,6 +564,7 @@ def _escalation(job: Job, updated: Job, error: BaseException) -> str:
             "input": getattr(getattr(result, "video", None), "original_path", None),
             "stage": getattr(error, "stage", None),
             "error": _error_text(error),
+            "error_type": _error_type(error),
             "attempts": updated.attempts,
             "permanent": _permanent(error),
             "retry_after": error.retry_after if isinstance(error, RateLimited) else None,

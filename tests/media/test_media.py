@@ -187,6 +187,28 @@ async def test_bad_input_raises_its_typed_error_naming_the_file(media, name, err
     assert info.value.path == os.fspath(path)
 
 
+async def test_noise_named_mp4_is_not_a_video_but_a_raw_stream_under_its_own_name_is(
+    tmp_path,
+) -> None:
+    """FFmpeg guesses a raw codec stream in noise: 64 kB of random bytes named .mp4 was
+    processed as a 0.03 s H.263 video in the fault campaign. A bare stream named .mp4 is
+    refused; the same bytes named .h263 are a (real) raw stream and pass."""
+    raw = tmp_path / "clip.h263"
+    await anyio.run_process(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            *("-nostdin", "-y", "-loglevel", "error", "-f", "lavfi"),
+            *("-i", "testsrc=size=352x288:rate=25", "-frames:v", "10", "-f", "h263", str(raw)),
+        ]
+    )
+    assert (await probe(raw)).video_codec == "h263"
+    named = tmp_path / "upload.mp4"
+    named.write_bytes(raw.read_bytes())
+    with pytest.raises(NotAVideo, match=r"named like a \.mp4 file .* raw h263 stream") as info:
+        await probe(named)
+    assert info.value.permanent
+
+
 async def test_a_directory_is_not_a_video(tmp_path) -> None:
     """A directory passed by mistake is refused, not opened as a stream."""
     with pytest.raises(NotAVideo, match="directory"):

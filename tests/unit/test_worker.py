@@ -142,6 +142,7 @@ async def test_a_poison_job_goes_dead_after_max_attempts_without_blocking_the_qu
     assert f'"job_id": "{poison.id}"' in dead_lines[0]
     assert '"stage": "work"' in dead_lines[0]
     assert '"attempts": 3' in dead_lines[0]
+    assert '"error_type": "RuntimeError"' in dead_lines[0]
     assert any(r.getMessage().startswith("CLAIMED: Processing job") for r in caplog.records)
     # Replay puts it back, and a fixed stage finishes it.
     assert await store.replay(poison.id) == 1
@@ -178,13 +179,18 @@ async def test_the_workers_max_attempts_caps_each_jobs(
     ids=type,
 )
 async def test_a_permanent_error_goes_dead_on_its_first_attempt(
-    tmp_path: Path, error: vp.MediaError
+    tmp_path: Path, error: vp.MediaError, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bad input will fail the same way every time: it is not retried."""
+    caplog.set_level(logging.INFO, logger="videopipe")
     store = MemoryStore()
     [job, other] = await enqueue(store, tmp_path, 2, max_attempts=3)
     stage = Raises(error, only="vid0")
     await run_until_drained(make_worker(store, stage), store)
+    [dead_line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("DEAD:")]
+    # The payload names the error's type, which the stored message (for people) leaves out.
+    assert f'"error_type": "{type(error).__name__}"' in dead_line
+    assert '"permanent": true' in dead_line
     dead = await store.get_job(job.id)
     assert (dead.status, dead.attempts) == (vp.JobStatus.DEAD, 1)
     assert dead.last_error is not None

@@ -299,6 +299,15 @@ def _open_video(path: Path) -> Iterator[tuple[Any, Any]]:
         format_name = str(container.format.name)
         if format_name == "image2" or format_name.endswith("_pipe"):
             raise NotAVideo(f"{path} is a still image ({format_name}), not a video.", path=path)
+        if format_name in _RAW_STREAMS and path.suffix.lower() in _CONTAINER_SUFFIXES:
+            # FFmpeg finds start codes in any large enough noise: 64 kB of random bytes
+            # named .mp4 "is" a 0.03 s H.263 video. A real one of these has its own name.
+            raise NotAVideo(
+                f"{path} is named like a {path.suffix.lower()} file but has no such container; "
+                f"FFmpeg could only guess a raw {format_name} stream in its bytes. Check that "
+                "it is the file you meant.",
+                path=path,
+            )
         # `.value`: a plain Flag before PyAV 17.1, an IntFlag since.
         attached_pic = av.stream.Disposition.attached_pic.value
         videos = [s for s in container.streams.video if not s.disposition.value & attached_pic]
@@ -313,6 +322,17 @@ def _open_video(path: Path) -> Iterator[tuple[Any, Any]]:
         yield container, videos[0]
     finally:
         container.close()
+
+
+# Demuxers of bare codec streams, which FFmpeg picks by scanning for start codes.
+_RAW_STREAMS = frozenset(
+    {"h261", "h263", "h264", "hevc", "vvc", "m4v", "mpegvideo", "cavsvideo", "avs2", "avs3"}
+    | {"dirac", "vc1", "mjpeg", "mjpeg_2000", "rawvideo", "obu", "ivf"}
+)
+# Names that promise a container: a raw stream under one of them is not that file.
+_CONTAINER_SUFFIXES = frozenset(
+    {".mp4", ".mov", ".qt", ".mkv", ".webm", ".avi", ".flv", ".wmv", ".3gp", ".ts"}
+)
 
 
 def _reason(exc: BaseException) -> str:
