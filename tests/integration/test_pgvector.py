@@ -92,7 +92,7 @@ def _same_hits(got, want) -> None:
     ]
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 async def test_hnsw_search_returns_the_exact_top_hits(
     pgvector_schema_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

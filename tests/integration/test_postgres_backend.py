@@ -108,7 +108,7 @@ async def test_a_wrong_url_fails_at_once_without_showing_the_password() -> None:
     started = time.monotonic()
     with pytest.raises(StorageError) as info:
         await store.stats()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # refused at once: no retrying for minutes
     assert "hunter2" not in str(info.value)
     assert "cannot connect to postgresql://someone:***@127.0.0.1:1/nothing" in str(info.value)
     await store.aclose()
@@ -123,21 +123,21 @@ async def test_enqueue_wakes_a_waiting_worker(pg_url: str) -> None:
 
         async def wait() -> None:
             started = time.monotonic()
-            await worker.wait_for_jobs(10)
+            await worker.wait_for_jobs(600)
             woke_after.append(time.monotonic() - started)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
             await anyio.sleep(0.3)
             await producer.enqueue("v")
-        assert 0.2 < woke_after[0] < 3
+        assert 0.2 < woke_after[0] < 60  # woken, not timed out at 600 s
         # A job released by a stopping worker wakes waiters too.
         [job] = await worker.claim("w1")
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
             await anyio.sleep(0.3)
             await producer.release(job.id, "w1")
-        assert 0.2 < woke_after[1] < 3
+        assert 0.2 < woke_after[1] < 60
 
 
 async def test_a_notification_between_waits_is_not_lost(pg_url: str) -> None:
@@ -146,8 +146,8 @@ async def test_a_notification_between_waits_is_not_lost(pg_url: str) -> None:
         await worker.wait_for_jobs(0.01)
         await producer.enqueue("v")
         started = time.monotonic()
-        await worker.wait_for_jobs(10)
-        assert time.monotonic() - started < 3
+        await worker.wait_for_jobs(600)
+        assert time.monotonic() - started < 60  # woken, not timed out at 600 s
 
 
 async def test_concurrent_unique_enqueues_make_one_job(pg_url: str) -> None:
