@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +22,7 @@ from ._cost import Estimate, estimate
 from ._exceptions import (
     ConfigurationError,
     NotFound,
+    StorageError,
 )
 from ._executor import execute
 from ._graph import order_stages
@@ -33,6 +37,7 @@ from ._stage import Stage, VideoPaths
 from ._sync import run_blocking
 from .providers._choose import default_provider
 from .stages import default_stages
+from .storage import RunLeases
 
 if TYPE_CHECKING:
     from .providers import Provider
@@ -101,6 +106,8 @@ class Pipeline:
         # One run per video at a time in this process: a second run of a running video
         # (two copies of one file in a batch) waits for it, then resumes, paying nothing twice.
         self._runs: dict[str, tuple[anyio.Lock, list[int]]] = {}
+        # And across processes, through the store's leases (`RunLeases`), under this name.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
     def budget_usd(self) -> float | None:
@@ -288,6 +295,7 @@ class Pipeline:
         video_id: str | None = None,
         force: bool | Iterable[str] = False,
         job_id: str | None = None,
+        lease: float | None = None,
     ) -> VideoResult:
         """Run one video through the pipeline.
 
@@ -298,6 +306,11 @@ class Pipeline:
             force: Redo completed stages: `True` for all, or a set of names
                 (the stages that require them are redone too).
             job_id: The queue job this run belongs to, for usage accounting.
+            lease: Seconds this run's hold on the video lasts in the store
+                unless renewed, when the store keeps leases (`RunLeases`):
+                another process given the same video waits for this run, and
+                waits at most this long after this process dies. Defaults to
+                `RUN_LEASE_SEC`; a `Worker` passes its job lease.
 
         Returns:
             The video's result.
@@ -310,7 +323,67 @@ class Pipeline:
         started = time.perf_counter()
         video = await self.register(source, video_id=video_id)
         async with self._one_run(video.id):
-            return await execute(self, video, force=force, job_id=job_id, started=started)
+            if not isinstance(self.store, RunLeases):
+                return await execute(self, video, force=force, job_id=job_id, started=started)
+            ttl = lease if lease is not None else self.settings.run_lease_sec
+            return await self._leased(
+                self.store, video, ttl=ttl, force=force, job_id=job_id, started=started
+            )
+
+    async def _leased(
+        self,
+        leases: RunLeases,
+        video: Video,
+        *,
+        ttl: float,
+        force: bool | Iterable[str],
+        job_id: str | None,
+        started: float,
+    ) -> VideoResult:
+        """Run `video` holding its lease, so that no other process runs it meanwhile.
+
+        Another process's run is waited out: its lease is taken again every
+        third of `ttl` while it runs, so it lapses only when that process is
+        gone. Then this run finds its completed stages and resumes.
+        """
+        key = f"video:{video.id}"
+        delay = 0.05
+        waited = False
+        while not await leases.take_lease(key, self._owner, ttl=ttl):
+            if not waited:
+                waited = True
+                logger.info("video %s is being processed elsewhere: waiting for that run", video.id)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, ttl / 3, 2.0)
+        if waited:  # what the other run recorded (its status, its error) is the truth now
+            video = await self.store.get_video(video.id)
+        error: Exception | None = None
+        result: VideoResult | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def keep() -> None:
+                    while True:
+                        await anyio.sleep(ttl / 3)
+                        try:
+                            await leases.take_lease(key, self._owner, ttl=ttl)
+                        except StorageError as exc:  # the next try may work; the run goes on
+                            logger.warning("could not extend the lease of %s: %s", key, exc)
+
+                tg.start_soon(keep)
+                try:
+                    result = await execute(self, video, force=force, job_id=job_id, started=started)
+                except Exception as exc:  # raised below, outside the task group
+                    error = exc
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
+                await leases.drop_lease(key, self._owner)
+        if error is not None:
+            raise error
+        assert result is not None  # execute returned
+        return result
 
     @asynccontextmanager
     async def _one_run(self, video_id: str) -> AsyncIterator[None]:

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
             "(`InputTooLarge`). The default follows the seeds' rule of 2 GB a worker."
         ),
     )
+    run_lease_sec: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds a pipeline's hold on a running video lasts in the store unless renewed "
+            "(every third of it): a second process given the same video waits for the run, "
+            "and a killed process blocks the video no longer than this."
+        ),
+    )
     log_level: LogLevel = Field(default="INFO", description="Logging level.")
     worker_dev_http: bool = Field(
         default=False, description="Serve `/healthz`, `/jobs/peek`, `/stats` and `/metrics`."

@@ -345,7 +345,7 @@ class Worker:
                 tg.start_soon(heartbeat)
                 try:
                     video = await self.pipeline.store.get_video(job.video_id)
-                    result = await self.pipeline.run(video, job_id=job.id)
+                    result = await self.pipeline.run(video, job_id=job.id, lease=self.lease)
                 except Exception as exc:
                     outcome = exc
                 tg.cancel_scope.cancel()

@@ -63,6 +63,8 @@ CALLS = {
     "cancel_batch": lambda s: s.cancel_batch("b"),
     "wait_for_jobs": lambda s: s.wait_for_jobs(0.01),
     "take_tokens": lambda s: s.take_tokens("k", capacity=1, rate=1, amount=1),
+    "take_lease": lambda s: s.take_lease("k", "owner", ttl=1),
+    "drop_lease": lambda s: s.drop_lease("k", "owner"),
 }
 
 

@@ -7,7 +7,15 @@ import pytest
 
 import videopipe as vp
 from videopipe.stages import Embed
-from videopipe.storage import JobQueue, MemoryStore, RateBuckets, Results, Store, Vectors
+from videopipe.storage import (
+    JobQueue,
+    MemoryStore,
+    RateBuckets,
+    Results,
+    RunLeases,
+    Store,
+    Vectors,
+)
 from videopipe.testing import FakeProvider
 
 
@@ -47,12 +55,18 @@ class NoVision:
         return None
 
 
-def test_store_is_the_union_of_the_four_protocols() -> None:
+def test_store_is_the_union_of_the_five_protocols() -> None:
     """Each consumer depends on one part; a backend implements all of them, and nothing else."""
-    parts = [_methods(Results), _methods(Vectors), _methods(JobQueue), _methods(RateBuckets)]
+    parts = [
+        _methods(Results),
+        _methods(Vectors),
+        _methods(JobQueue),
+        _methods(RateBuckets),
+        _methods(RunLeases),
+    ]
     assert not set.intersection(*parts)
     assert _methods(Store) == set.union(*parts) | {"aclose"}
-    assert len(set.union(*parts)) == 39
+    assert len(set.union(*parts)) == 41
 
 
 def test_every_backend_is_each_protocol() -> None:
@@ -60,6 +74,7 @@ def test_every_backend_is_each_protocol() -> None:
     assert isinstance(store, Vectors)
     assert isinstance(store, JobQueue)
     assert isinstance(store, RateBuckets)
+    assert isinstance(store, RunLeases)
     assert not isinstance(ResultsOnly(store), Vectors)
 
 

@@ -1,10 +1,11 @@
-"""Where videopipe persists its results, its vectors, its job queue and its rate buckets.
+"""Where videopipe persists its results, its vectors, its job queue, rate buckets and leases.
 
-Four protocols, each used by the part of videopipe that needs it:
+Five protocols, each used by the part of videopipe that needs it:
 [`Results`][videopipe.storage.Results] by the pipeline,
 [`Vectors`][videopipe.storage.Vectors] by search,
-[`JobQueue`][videopipe.storage.JobQueue] by the worker, and
-[`RateBuckets`][videopipe.storage.RateBuckets] by the provider rate limits;
+[`JobQueue`][videopipe.storage.JobQueue] by the worker,
+[`RateBuckets`][videopipe.storage.RateBuckets] by the provider rate limits, and
+[`RunLeases`][videopipe.storage.RunLeases] by the pipeline, for one run of a video at a time;
 [`Store`][videopipe.storage.Store] is their union, which every backend implements.
 
 ```python
@@ -20,6 +21,7 @@ from .._exceptions import ConfigurationError
 from .._imports import public as _public
 from .._secrets import redact
 from ._buckets import RateBuckets
+from ._leases import RunLeases
 from ._memory import MemoryStore
 from ._postgres import PostgresStore
 from ._queue import DEFAULT_LEASE, JobQueue
@@ -35,6 +37,7 @@ __all__ = [
     "PostgresStore",
     "RateBuckets",
     "Results",
+    "RunLeases",
     "SQLiteStore",
     "Store",
     "Vectors",

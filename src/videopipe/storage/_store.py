@@ -1,4 +1,4 @@
-"""The `Store` protocol: the union of `Results`, `Vectors`, `JobQueue` and `RateBuckets`."""
+"""The `Store` protocol: the union of the five storage protocols."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from ._buckets import RateBuckets
+from ._leases import RunLeases
 from ._queue import JobQueue
 from ._results import Results
 from ._vectors import Vectors
@@ -13,7 +14,7 @@ from ._vectors import Vectors
 __all__ = ["Store"]
 
 
-class Store(Results, Vectors, JobQueue, RateBuckets, Protocol):
+class Store(Results, Vectors, JobQueue, RateBuckets, RunLeases, Protocol):
     r"""**Protocol:** where videopipe persists videos, stage outputs, vectors and the job queue.
 
     The union of the protocols each part of videopipe depends on:
@@ -21,7 +22,9 @@ class Store(Results, Vectors, JobQueue, RateBuckets, Protocol):
     [`Vectors`][videopipe.storage.Vectors] (search),
     [`JobQueue`][videopipe.storage.JobQueue] (the worker) and
     [`RateBuckets`][videopipe.storage.RateBuckets] (the provider rate limits
-    every worker shares), plus a URL and a lifecycle. Every backend implements all of it.
+    every worker shares) and [`RunLeases`][videopipe.storage.RunLeases] (one
+    run of a video at a time, across processes), plus a URL and a lifecycle.
+    Every backend implements all of it.
 
     Every backend stores the same values. File paths are kept byte for byte,
     even when they are not valid UTF-8 (`os.fsdecode`); error messages have NUL

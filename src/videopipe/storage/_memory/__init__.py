@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._buckets import MemoryBuckets
+from ._leases import MemoryLeases
 from ._queue import MemoryQueue
 from ._results import MemoryResults
 from ._vectors import MemoryVectors
@@ -10,7 +11,7 @@ from ._vectors import MemoryVectors
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(MemoryResults, MemoryVectors, MemoryQueue, MemoryBuckets):
+class MemoryStore(MemoryResults, MemoryVectors, MemoryQueue, MemoryBuckets, MemoryLeases):
     """A [`Store`][videopipe.storage.Store] that keeps everything in memory.
 
     Nothing survives the process. Every method runs without awaiting in the

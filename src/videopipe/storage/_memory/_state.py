@@ -40,6 +40,7 @@ class MemoryState:
         self.batches: dict[str, Batch] = {}
         self.cache: dict[str, str] = {}
         self.buckets: dict[str, tuple[float, float]] = {}  # key -> (level, last refill)
+        self.leases: dict[str, tuple[str, float]] = {}  # key -> (owner, expires)
 
     def __repr__(self) -> str:
         return f"MemoryStore(videos={len(self.videos)}, jobs={len(self.jobs)})"

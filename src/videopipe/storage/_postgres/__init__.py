@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._coalescer import Coalescer
 from ._buckets import PostgresBuckets
+from ._leases import PostgresLeases
 from ._queue import PostgresQueue
 from ._results import PostgresResults
 from ._vectors import PostgresVectors
@@ -16,7 +17,9 @@ from ._vectors import PostgresVectors
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PostgresResults, PostgresVectors, PostgresQueue, PostgresBuckets):
+class PostgresStore(
+    PostgresResults, PostgresVectors, PostgresQueue, PostgresBuckets, PostgresLeases
+):
     """A [`Store`][videopipe.storage.Store] in PostgreSQL, for many workers on many machines.
 
     Uses psycopg 3 with an async connection pool, opened on first use inside

@@ -6,6 +6,7 @@ import os
 
 from .._coalescer import Coalescer
 from ._buckets import SQLiteBuckets
+from ._leases import SQLiteLeases
 from ._queue import SQLiteQueue
 from ._results import SQLiteResults
 from ._vectors import SQLiteVectors
@@ -13,7 +14,7 @@ from ._vectors import SQLiteVectors
 __all__ = ["SQLiteStore"]
 
 
-class SQLiteStore(SQLiteResults, SQLiteVectors, SQLiteQueue, SQLiteBuckets):
+class SQLiteStore(SQLiteResults, SQLiteVectors, SQLiteQueue, SQLiteBuckets, SQLiteLeases):
     """A [`Store`][videopipe.storage.Store] in one SQLite file.
 
     The standard library's `sqlite3` runs on a worker thread, never on the event

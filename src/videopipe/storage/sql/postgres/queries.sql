@@ -625,3 +625,21 @@ ON CONFLICT (key) DO UPDATE SET
     ),
     updated = greatest(b.updated, excluded.updated)
 RETURNING level
+
+-- name: take_lease --
+-- One atomic statement: the lease becomes %(owner)s's when it is free, lapsed
+-- (on the database's clock unless :now is given), or already theirs; a row
+-- comes back exactly then.
+WITH clock AS (
+    SELECT coalesce(%(now)s::float8, extract(epoch FROM clock_timestamp())::float8) AS t
+)
+INSERT INTO run_leases AS l (key, owner, expires)
+SELECT %(key)s, %(owner)s, t + %(ttl)s::float8
+FROM clock
+ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+WHERE l.owner = excluded.owner OR l.expires <= excluded.expires - %(ttl)s::float8
+RETURNING owner
+
+-- name: drop_lease --
+DELETE FROM run_leases WHERE key = %(key)s AND owner = %(owner)s
+RETURNING key

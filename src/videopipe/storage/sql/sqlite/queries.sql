@@ -385,3 +385,15 @@ ON CONFLICT (key) DO UPDATE SET
     level = min(:capacity, min(:capacity, level + max(0.0, :now - updated) * :rate) - :amount),
     updated = max(updated, :now)
 RETURNING level
+
+-- name: take_lease --
+-- The lease becomes :owner's when it is free, lapsed, or already :owner's;
+-- a row comes back exactly then. Run under the write lock (BEGIN IMMEDIATE).
+INSERT INTO run_leases (key, owner, expires)
+VALUES (:key, :owner, :expires)
+ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+WHERE run_leases.owner = excluded.owner OR run_leases.expires <= :now
+RETURNING owner
+
+-- name: drop_lease --
+DELETE FROM run_leases WHERE key = :key AND owner = :owner
