@@ -109,9 +109,23 @@ class _Run:
                 redo.add(stage.name)
         if redo:
             await store.set_video_status(self.video.id, VideoStatus.PROCESSING)
-        async with anyio.create_task_group() as tg:
-            for stage in self.p.stages:
-                tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
+        try:
+            async with anyio.create_task_group() as tg:
+                for stage in self.p.stages:
+                    tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
+        except BaseException:
+            # Stopped mid-run (a worker's stop, Ctrl-C, a timeout around the run): nothing
+            # runs the video now, so it is `pending` again, not `processing` for ever; the
+            # next run resumes from its completed stages.
+            if redo:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    try:
+                        await store.set_video_status(self.video.id, VideoStatus.PENDING)
+                    except Exception as exc:  # the store may be what failed
+                        self.log.warning(
+                            "could not set video %s back to pending: %s", self.video.id, exc
+                        )
+            raise
         failed = [name for name in (s.name for s in self.p.stages) if name in self.errors]
         elapsed = time.perf_counter() - self.started
         if failed:

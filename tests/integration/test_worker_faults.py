@@ -281,6 +281,8 @@ async def test_sigterm_past_the_grace_period_releases_running_jobs(
         assert stats["pending"] == 3
         for job in jobs:
             assert (await store.get_job(job.id)).attempts == 0  # release refunds the attempt
+        # The videos it was running are pending again, not `processing` with nothing on them.
+        assert (await store.count_videos())["processing"] == 0
         assert not any((side / f"{v}.done").exists() for v in ids)
 
         for vid in ids:

@@ -218,6 +218,8 @@ async def test_cancelling_mid_stage_leaves_it_to_be_redone(video_file: Path) -> 
         await started.wait()
         tg.cancel_scope.cancel()
     [video] = await store.list_videos()
+    # Nothing runs it now: pending, not `processing` for ever (`status` counted it so).
+    assert video.status is vp.VideoStatus.PENDING
     runs = await store.get_stage_runs(video.id)
     assert runs["slow"].status is vp.StageStatus.FAILED
     assert runs["slow"].error == "cancelled"
