@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.docs.snippets import read_page
 from tests.integration.postgres import pg_template, pg_url  # noqa: F401 (fixtures)
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+QUICKSTART = ROOT / "docs" / "quickstart.md"
+
+# What differs from run to run (and machine to machine) in the quickstart's output.
+_VARYING = [
+    (re.compile(r"\bv[0-9a-f]{20}\b"), "<video-id>"),
+    (re.compile(r"ready in \d+\.\d+s"), "ready in <t>s"),
+    (re.compile(r"\b(done|skipped|failed) +\d+\.\d+s"), r"\1 <t>s"),
+    (re.compile(r"(?m)^  \d+\.\d{3}  "), "  <score>  "),  # float rounding of the local models
+]
+
+
+def normalised(text: str, *, data_dir: Path | None = None) -> list[str]:
+    """`text`'s lines with what varies between runs replaced by placeholders."""
+    if data_dir is not None:
+        text = text.replace(f"{data_dir.parent}{os.sep}", "")
+    for pattern, placeholder in _VARYING:
+        text = pattern.sub(placeholder, text)
+    return [line.rstrip() for line in text.splitlines()]
+
+
+def documented_quickstart_output() -> str:
+    """The `text` block that follows `python examples/quickstart.py` in docs/quickstart.md."""
+    blocks = read_page(QUICKSTART).blocks
+    for command, output in itertools.pairwise(blocks):
+        if "examples/quickstart.py" in command.code and output.lang == "text":
+            return output.code
+    raise AssertionError(f"{QUICKSTART} shows no output of examples/quickstart.py")
 
 
 def run_example(name: str, media: dict[str, Path], tmp_path: Path, **env: str) -> str:
@@ -33,6 +64,7 @@ def run_example(name: str, media: dict[str, Path], tmp_path: Path, **env: str) -
 @pytest.mark.timeout(120)
 def test_quickstart(media, tmp_path: Path) -> None:
     out = run_example("quickstart.py", media, tmp_path)  # VIDEOPIPE_PROVIDER=none
+    assert out.startswith("provider: none")
     assert "3 scenes, 3 frames, 0 transcript segments" in out
     assert "note: transcribe, vision, embeddings skipped: no AI provider is configured" in out
     assert "OPENAI_BASE_URL" in out
@@ -42,19 +74,29 @@ def test_quickstart(media, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_quickstart_offline_with_the_local_models(media, tmp_path: Path) -> None:
-    """What `make demo` does on a machine with no key: all six stages, then two searches."""
+def test_quickstart_prints_what_the_docs_show(media, tmp_path: Path) -> None:
+    """A newcomer with no key sees, line for line, what docs/quickstart.md says they will.
+
+    What `make demo` does on a machine with no key: all six stages with the local
+    models, the frames' on-screen text, then two searches.
+    """
     out = run_example("quickstart.py", media, tmp_path, VIDEOPIPE_PROVIDER="auto")
-    assert "3 scenes, 3 frames, 3 transcript segments" in out
+    assert "provider: local (" in out
+    assert "  text    1.5s  ORDER CODE ZX-4471" in out  # OCR only: the caption is empty
     assert "skipped" not in out
-    said, shown = out.split("search 'customers love the mobile app':\n")[1].split(
-        "search 'order code ZX-4471':\n"
+    assert normalised(out, data_dir=tmp_path / "data") == normalised(documented_quickstart_output())
+
+
+def test_the_output_comparison_notices_a_drift() -> None:
+    """The comparison above fails when the docs and the output differ in more than IDs and times."""
+    documented = documented_quickstart_output()
+    assert normalised(documented.replace("13.1s", "2.0s")) == normalised(documented)
+    assert normalised(documented.replace("v7c08a3f99b315e908594", "v0123456789abcdef0123")) == (
+        normalised(documented)
     )
-    assert "00:03" in said.splitlines()[0]
-    assert "mobile application" in said.splitlines()[0]
-    assert "[on-screen text only (local provider)] ORDER CODE ZX-4471" in shown.splitlines()[0]
-    assert "00:00" in shown.splitlines()[0]
-    assert "$0.0000" in out
+    drifted = documented.replace("  text    1.5s  ORDER", "          1.5s  ORDER")
+    assert normalised(drifted) != normalised(documented)
+    assert normalised(documented.replace("3 scenes", "4 scenes")) != normalised(documented)
 
 
 @pytest.mark.timeout(120)
