@@ -27,6 +27,7 @@ from ._batch import (
     process_batch_blocking,
     stream_batch,
 )
+from ._blocking import BlockingStore
 from ._budget import Budget
 from ._cost import Estimate, ItemEstimate, StageEstimate
 from ._exceptions import (
@@ -104,6 +105,7 @@ __all__ = [
     "BatchResults",
     "BatchState",
     "BatchStatus",
+    "BlockingStore",
     "Budget",
     "BudgetExceeded",
     "Cancelled",
