@@ -55,6 +55,7 @@ from ._exceptions import (
     StoreClosed,
     VideopipeError,
 )
+from ._export import to_pandas, to_polars
 from ._imports import public as _public
 from ._inputs import video_id_for
 from ._models import (
@@ -180,6 +181,8 @@ __all__ = [
     "search",
     "search_blocking",
     "stream_batch",
+    "to_pandas",
+    "to_polars",
     "video_id_for",
     "write_report",
     "write_report_blocking",

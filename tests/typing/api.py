@@ -68,3 +68,11 @@ def check_blocking_store(store: vp.Store) -> None:
         assert_type(blocking.usage_summary(video_id="v"), vp.UsageSummary)
         assert_type(blocking.search("budget", k=3), list[vp.SearchHit])
     assert_type(vp.BlockingStore(store).store, vp.Store)
+
+
+def check_export(scenes: list[vp.Scene], hits: list[vp.SearchHit]) -> None:
+    import polars
+
+    assert_type(vp.to_polars(scenes), polars.DataFrame)
+    assert_type(vp.to_polars(hits), polars.DataFrame)
+    vp.to_pandas(scenes).to_csv("scenes.csv")
