@@ -124,9 +124,8 @@ def test_worker_postgres(media, tmp_path: Path, pg_url: str) -> None:  # noqa: F
     assert "text.mp4" in out
 
 
-@pytest.mark.timeout(120)
-def test_notebook(media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The notebook runs top to bottom in a real Jupyter kernel, with top-level `await`."""
+def run_notebook(folder: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
+    """Copy the notebook alone into `folder` and run it there in a real Jupyter kernel."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -135,27 +134,90 @@ def test_notebook(media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert all(not c.outputs and c.execution_count is None for c in code), (
         "commit it without outputs"
     )
-
+    folder.mkdir()
+    nbformat.write(notebook, folder / "notebook.ipynb")  # nothing else from the checkout
     # The kernel is a subprocess: it inherits the environment.
-    monkeypatch.setenv("VIDEOPIPE_SAMPLES", str(media["cuts.mp4"].parent))
-    monkeypatch.setenv("VIDEOPIPE_FAKE_PROVIDER", "1")
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'notebook.db'}")
+    for name in ("DATA_DIR", "DATABASE_URL", "VIDEOPIPE_SAMPLES", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     client = NotebookClient(
-        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": EXAMPLES}}
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": folder}}
     )
     client.execute()
+    return code
 
-    def text(cell) -> str:
-        return "".join(
-            out.get("text", "") + out.get("data", {}).get("text/plain", "") for out in cell.outputs
-        )
 
-    out = "\n".join(text(c) for c in code)
+def outputs(cells, kind: str) -> str:
+    """The text of the cells' outputs of `kind`: "text/plain", "text/html" or "stderr"."""
+    found = []
+    for cell in cells:
+        for out in cell.outputs:
+            if kind == "stderr":
+                found.append(out.get("text", "") if out.get("name") == "stderr" else "")
+            elif kind == "text/plain" and out.get("name") == "stdout":
+                found.append(out.get("text", ""))
+            else:
+                found.append(out.get("data", {}).get(kind, ""))
+    return "\n".join(found)
+
+
+@pytest.mark.timeout(180)
+def test_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook runs alone, from a folder outside the checkout, top to bottom, with `await`.
+
+    It makes its own sample clip with FFmpeg, shows the report and the search
+    hits as HTML, and prints no warning (no `TqdmWarning: IProgress not found`).
+    """
+    folder = tmp_path / "somewhere"
+    code = run_notebook(folder, monkeypatch, VIDEOPIPE_FAKE_PROVIDER="1")
+    out = outputs(code, "text/plain")
     assert "scene 3:  6.00s -  8.00s" in out
     assert "Sales grew by twelve percent." in out
     assert "resumed: True" in out
     assert "requests: 6 before: 6" in out  # the re-run made no provider call
-    assert (tmp_path / "notebook.db").is_file()
+    html = outputs(code, "text/html")
+    assert html.count('class="vp-hit"') >= 3  # the search hits, each with its frame
+    assert "vp-report" in html
+    assert "Storyboard" in html or "storyboard" in html
+    assert outputs(code, "stderr").strip() == ""
+    assert (folder / "sample.mp4").is_file()
+    assert (folder / "notebook.db").is_file()
+    assert (folder / "data").is_dir()
     assert not list(EXAMPLES.glob("*.db")), "the notebook wrote into the checkout"
+
+
+@pytest.mark.timeout(180)
+def test_no_tqdm_warning_in_a_kernel_without_ipywidgets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the local Whisper model and a batch's progress bar print no `IProgress` warning.
+
+    faster-whisper imports `tqdm.auto` at import time; in a Jupyter kernel without
+    ipywidgets that warns "IProgress not found. Please update jupyter and ipywidgets".
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import importlib.util\n"
+            "assert importlib.util.find_spec('ipywidgets') is None, 'needs no ipywidgets'\n"
+            "from videopipe.providers._local import _Transcriber\n"
+            "_Transcriber(None, 'int8', 1)"
+        ),
+        nbformat.v4.new_code_cell(
+            "import videopipe as vp\n\n"
+            "async def double(x):\n    return 2 * x\n\n"
+            "print([r.value for r in await vp.process_batch([1, 2], double, progress=True)])"
+        ),
+    ]
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
+    ).execute()
+    assert "[2, 4]" in outputs(notebook.cells, "text/plain")
+    assert "Warning" not in outputs(notebook.cells, "stderr")
