@@ -6,9 +6,12 @@ Without VIDEO it generates a sample clip (3 slides with burnt-in text and
 spoken sentences). The AI stages run with OpenAI when OPENAI_API_KEY (or
 OPENAI_BASE_URL for a local OpenAI-compatible server) is set; otherwise offline
 with the local models when `videopipe[local]` is installed; otherwise they are
-skipped with a one-line hint. With an AI provider, it then searches the video
-for something said and something shown. It ends by writing the video's HTML
-report and printing its path.
+skipped with a one-line hint. It prints the scenes, the transcript and the
+frame captions (the local provider has no vision model: its captions are the
+text read on screen), then, with an AI provider, searches the video for
+something said and something shown. It ends by writing the video's HTML report
+and printing its path. docs/quickstart.md shows what it prints, and a test
+checks that the two agree.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ SEARCHES = ("customers love the mobile app", "order code ZX-4471")
 async def main(video: Path, db: str, data_dir: Path) -> int:
     async with vp.open_store(db) as store:
         pipeline = vp.Pipeline.default(store=store, data_dir=data_dir)
+        provider = pipeline.provider
+        if provider is None:
+            print("provider: none (the AI stages will be skipped)")
+        else:
+            print(
+                f"provider: {provider.name} (transcription {provider.transcription_model}, "
+                f"vision {provider.vision_model}, embeddings {provider.embedding_model})"
+            )
         result = await pipeline.run(video)
         print(result)
         skipped = {
@@ -42,10 +53,18 @@ async def main(video: Path, db: str, data_dir: Path) -> int:
         print(f"{len(scenes)} scenes, {len(frames)} frames, {len(segments)} transcript segments")
         for scene, frame in zip(scenes, frames, strict=True):
             print(f"  scene {scene.idx}: {scene.t_start:6.2f}s - {scene.t_end:6.2f}s  {frame.path}")
+        for segment in segments:
+            print(f"  said  {segment.t_start:5.1f}s  {segment.text}")
+        for caption in await store.list_captions(result.video_id):
+            # The local provider reads on-screen text (OCR) but writes no description.
+            if caption.caption:
+                print(f"  seen  {caption.t:5.1f}s  {caption.caption}")
+            elif caption.ocr_text:
+                print(f"  text  {caption.t:5.1f}s  {caption.ocr_text}")
         print(f"usage: {result.usage.requests} provider requests, ${result.usage.cost_usd:.4f}")
-        if pipeline.provider is not None and result.stages["embeddings"].status == "done":
+        if provider is not None and result.stages["embeddings"].status == "done":
             for query in SEARCHES:
-                hits = await vp.search(store, query, provider=pipeline.provider, k=2)
+                hits = await vp.search(store, query, provider=provider, k=2)
                 print(f"search {query!r}:")
                 for hit in hits:
                     print(f"  {hit}")

@@ -27,6 +27,7 @@ from ._batch import (
     process_batch_blocking,
     stream_batch,
 )
+from ._blocking import BlockingStore
 from ._budget import Budget
 from ._cost import Estimate, ItemEstimate, StageEstimate
 from ._exceptions import (
@@ -54,6 +55,7 @@ from ._exceptions import (
     StoreClosed,
     VideopipeError,
 )
+from ._export import to_pandas, to_polars
 from ._imports import public as _public
 from ._inputs import video_id_for
 from ._models import (
@@ -104,6 +106,7 @@ __all__ = [
     "BatchResults",
     "BatchState",
     "BatchStatus",
+    "BlockingStore",
     "Budget",
     "BudgetExceeded",
     "Cancelled",
@@ -178,6 +181,8 @@ __all__ = [
     "search",
     "search_blocking",
     "stream_batch",
+    "to_pandas",
+    "to_polars",
     "video_id_for",
     "write_report",
     "write_report_blocking",

@@ -9,6 +9,7 @@ attribute writes, so the pool adds microseconds to each item's own work
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -154,9 +155,11 @@ class _ProgressReporter:
         self.active = bar or callback is not None
         self.bar: Any = None
         if bar:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, unit="item", dynamic_ncols=True)
+            # A notebook bar needs ipywidgets: without it, `tqdm.auto` warns "IProgress not
+            # found" in Jupyter; the plain bar works everywhere.
+            notebook = importlib.util.find_spec("ipywidgets") is not None
+            bars = importlib.import_module("tqdm.auto" if notebook else "tqdm")
+            self.bar = bars.tqdm(total=total, unit="item", dynamic_ncols=True)
 
     def update(self, ok: bool) -> None:
         self.done += 1

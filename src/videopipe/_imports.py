@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
 from ._exceptions import MissingDependency
 
-__all__ = ["public", "require"]
+__all__ = ["public", "quiet_tqdm_import", "require"]
 
 
 def public(namespace: dict[str, Any], module: str) -> None:
@@ -49,3 +52,16 @@ def require(module: str, *, package: str, extra: str, feature: str) -> ModuleTyp
         if exc.name is not None and module.split(".")[0] != exc.name.split(".")[0]:
             raise  # the package is there but one of *its* imports is broken: show that
         raise MissingDependency(package, extra=extra, feature=feature) from exc
+
+
+@contextmanager
+def quiet_tqdm_import() -> Iterator[None]:
+    """Import a dependency that imports `tqdm.auto` without tqdm's "IProgress not found" warning.
+
+    PySceneDetect and faster-whisper import `tqdm.auto` when they are imported.
+    In a Jupyter kernel without ipywidgets that prints `TqdmWarning: IProgress
+    not found` under the cell, although videopipe never shows their bars.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -35,7 +36,27 @@ def run_blocking(
 
     Returns:
         What `fn` returns.
+
+    Raises:
+        TypeError: `fn` is a coroutine (`run_blocking(store.list_scenes(video_id))`)
+            or not callable; the message shows the call to write instead.
     """
+    given: object = fn  # typed as a callable, but a script may pass anything
+    if inspect.iscoroutine(given):
+        name = getattr(given, "__qualname__", "fn")
+        given.close()  # never awaited: close it, so Python adds no RuntimeWarning to the error
+        short = name.rsplit(".", 1)[-1]
+        raise TypeError(
+            f"run_blocking() takes an async function and its arguments, not a coroutine: "
+            f"write run_blocking({short}, *args) instead of run_blocking({short}(*args)) "
+            f"(here {name}() was called without await). To query a store from a script, "
+            f"`with videopipe.BlockingStore(url) as store:` gives its methods without await."
+        )
+    if not callable(given):
+        raise TypeError(
+            f"run_blocking() takes an async function and its arguments, not "
+            f"{type(given).__name__!r}: write run_blocking(fn, *args)"
+        )
     call = functools.partial(fn, *args, **kwargs)
     try:
         asyncio.get_running_loop()

@@ -56,3 +56,23 @@ def check_storage_protocols(
     queues: list[vp.storage.JobQueue] = [*stores]
     assert_type(vp.open_store("memory://"), vp.Store)
     del results, vectors, queues
+
+
+def check_blocking_store(store: vp.Store) -> None:
+    with vp.BlockingStore("sqlite:///videos.db") as blocking:
+        assert_type(blocking, vp.BlockingStore)
+        assert_type(blocking.list_scenes("v"), list[vp.Scene])
+        assert_type(blocking.list_segments("v"), list[vp.TranscriptSegment])
+        assert_type(blocking.list_captions("v"), list[vp.FrameCaption])
+        assert_type(blocking.get_video("v"), vp.Video)
+        assert_type(blocking.usage_summary(video_id="v"), vp.UsageSummary)
+        assert_type(blocking.search("budget", k=3), list[vp.SearchHit])
+    assert_type(vp.BlockingStore(store).store, vp.Store)
+
+
+def check_export(scenes: list[vp.Scene], hits: list[vp.SearchHit]) -> None:
+    import polars
+
+    assert_type(vp.to_polars(scenes), polars.DataFrame)
+    assert_type(vp.to_polars(hits), polars.DataFrame)
+    vp.to_pandas(scenes).to_csv("scenes.csv")

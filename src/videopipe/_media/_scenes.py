@@ -18,6 +18,7 @@ import anyio.to_thread
 import numpy as np
 
 from .._exceptions import CorruptMedia, InputTooLarge
+from .._imports import quiet_tqdm_import
 from .._sync import cancel_point
 from ._probe import StrPath, _check_file, _even, _open_video, _reason
 
@@ -214,7 +215,9 @@ def _detect_scenes(
 ) -> list[tuple[float, float]]:
     import av
     import cv2
-    from scenedetect import AdaptiveDetector, FrameTimecode, ThresholdDetector
+
+    with quiet_tqdm_import():
+        from scenedetect import AdaptiveDetector, FrameTimecode, ThresholdDetector
 
     _check_file(path)
     with _open_video(path) as (container, stream):

@@ -34,7 +34,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from .._exceptions import ConfigurationError, MissingDependency, ModelFileError
-from .._imports import require
+from .._imports import quiet_tqdm_import, require
 from .._media import decode_audio
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
 
@@ -287,9 +287,10 @@ class _Transcriber:
     """faster-whisper on CTranslate2, int8 on the CPU."""
 
     def __init__(self, model_dir: Path | None, compute_type: str, threads: int) -> None:
-        faster_whisper = require(
-            "faster_whisper", package="faster-whisper", extra="local", feature="LocalProvider"
-        )
+        with quiet_tqdm_import():  # its bar is never shown (log_progress off)
+            faster_whisper = require(
+                "faster_whisper", package="faster-whisper", extra="local", feature="LocalProvider"
+            )
         if model_dir is None:
             files = [verify_model_file(m) for m in LOCAL_MODEL_FILES["whisper"]]
             model_dir = files[0].parent
