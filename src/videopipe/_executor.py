@@ -109,9 +109,21 @@ class _Run:
                 redo.add(stage.name)
         if redo:
             await store.set_video_status(self.video.id, VideoStatus.PROCESSING)
-        async with anyio.create_task_group() as tg:
-            for stage in self.p.stages:
-                tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
+            # The stages' own updates of the record (`ctx.update_video`) must keep the status.
+            self.video = self.video.model_copy(
+                update={"status": VideoStatus.PROCESSING, "error": None}
+            )
+        try:
+            async with anyio.create_task_group() as tg:
+                for stage in self.p.stages:
+                    tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
+        except BaseException:
+            # Cancelled (Ctrl-C, a stopping worker): nothing works on the video any more,
+            # so it goes back to pending, which a re-run resumes, rather than processing.
+            if redo:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    await store.set_video_status(self.video.id, VideoStatus.PENDING)
+            raise
         failed = [name for name in (s.name for s in self.p.stages) if name in self.errors]
         elapsed = time.perf_counter() - self.started
         if failed:
