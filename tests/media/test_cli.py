@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import videopipe as vp
 from videopipe._cli import build_parser, main
 from videopipe._cli._output import colour
-from videopipe._cli._parser import SETTING_OPTIONS, env_name
+from videopipe._cli._parser import EXAMPLES, SETTING_OPTIONS, env_name
 from videopipe.providers import register_provider
 from videopipe.testing import FakeProvider
 
@@ -313,3 +314,16 @@ def test_reading_commands_never_create_a_missing_database(tmp_path: Path, capsys
             "creates it)\n"
         ), argv
         assert not db.exists()
+
+
+def test_the_help_examples_are_commands_the_parser_takes() -> None:
+    """Each example of every `--help` parses as the command it illustrates."""
+    parser = build_parser()
+    for name, examples in EXAMPLES.items():
+        for line, _ in examples:
+            argv = shlex.split(line.split(" | ", 1)[0])
+            argv = argv[argv.index("videopipe") + 1 :]  # past `VAR=value` prefixes
+            args = parser.parse_args(argv)
+            command, _, action = name.partition(" ")
+            assert args.command == command, line
+            assert not action or args.action == action, line

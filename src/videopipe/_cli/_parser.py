@@ -30,7 +30,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "process": [
         ("videopipe process talk.mp4", "process one video, with a progress bar"),
         ("videopipe process --concurrency 4 videos/*.mp4", "four videos at a time"),
-        ("videopipe process --force vision talk.mp4", "redo the vision stage (and after)"),
+        ("videopipe process talk.mp4 --force vision", "redo the vision stage (and after)"),
         ("videopipe process --json *.mp4 | jq .status", "one JSON object per input"),
         ("videopipe process --dry-run *.mp4", "the expected calls and cost, nothing run"),
     ],
