@@ -327,3 +327,40 @@ def test_the_help_examples_are_commands_the_parser_takes() -> None:
             command, _, action = name.partition(" ")
             assert args.command == command, line
             assert not action or args.action == action, line
+
+
+@pytest.mark.timeout(120)
+def test_a_deleted_file_is_found_by_the_path_it_was_processed_from(
+    cli, media, tmp_path: Path
+) -> None:
+    gone = tmp_path / "clips" / "gone.mp4"
+    gone.parent.mkdir()
+    gone.write_bytes(media["short.mp4"].read_bytes())
+    code, out, _ = cli("process", "--json", str(gone))
+    assert code == 0
+    video_id = json.loads(out)["video_id"]
+    gone.unlink()
+    for ref in (str(gone), "clips/gone.mp4"):  # absolute, or from the working directory
+        code, out, err = cli("status", ref)
+        assert code == 0, err
+        assert out.startswith(f"video {video_id}: ready, ")
+    code, _, err = cli("status", "clips/never.mp4")
+    assert code == 1
+    assert "no video with id 'clips/never.mp4', nor processed from a file of that name" in err
+    code, _, err = cli("status", "never.mp4")
+    assert code == 1
+    assert "no video with id 'never.mp4', nor processed from a file of that name" in err
+
+
+def test_batch_status_json_has_the_documented_fields(cli, media) -> None:
+    code, out, _ = cli("enqueue", "--batch", str(media["cuts.mp4"]))
+    batch_id = out.split()[1].rstrip(":")
+    code, out, _ = cli("status", "--json", batch_id)
+    assert code == 0
+    (status,) = _json_lines(out)
+    documented = (ROOT / "docs" / "guides" / "cli.md").read_text()
+    section = documented.split("`status --json BATCH`", 1)[1].split("\n\n", 1)[0]
+    assert set(status) == set(re.findall(r"`([a-z_]+)`", section)) - {
+        "video_id", "original_path", "error",  # the fields of each failure
+    }  # fmt: skip
+    assert (status["id"], status["state"], status["total"]) == (batch_id, "created", 1)

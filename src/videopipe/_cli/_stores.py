@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import anyio
 
-from .._exceptions import NotFound
+from .._exceptions import ConfigurationError, NotFound
 from .._inputs import video_id_for
 from .._models import validate_id
 from .._render import plain
@@ -14,6 +15,9 @@ from .._secrets import redact
 from .._settings import Settings
 from ..storage import Results
 from ._parser import env_name
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SCAN_LIMIT = 10_000
 
 __all__ = ["MissingStore", "check_ref", "check_store_exists", "resolve_video", "store_url"]
 
@@ -58,41 +62,70 @@ async def check_store_exists(settings: Settings) -> str:
 
 
 async def check_ref(ref: str) -> None:
-    """Check, before any store is opened, that `ref` is an existing file or a valid video ID.
+    """Check, before any store is opened, that `ref` can name a video: a file, a path or an ID.
 
     Raises:
-        ConfigurationError: It is neither.
+        ConfigurationError: It is none of them (an unsafe ID, control characters).
     """
-    if not await anyio.Path(ref).is_file():
-        validate_id(ref, what="video id")
+    if await anyio.Path(ref).is_file():
+        return
+    if "/" in ref and not _CONTROL.search(ref):
+        return  # a path whose file is gone: looked up among the recorded sources
+    validate_id(ref, what="video id")
+
+
+def _is_id(ref: str) -> bool:
+    try:
+        validate_id(ref)
+    except ConfigurationError:
+        return False
+    return True
+
+
+async def _by_recorded_path(store: Results, ref: str) -> str | None:
+    path = str(await anyio.Path(ref).absolute())
+    for video in await store.list_videos(limit=_SCAN_LIMIT):
+        if video.original_path == path:
+            return video.id
+    return None
 
 
 async def resolve_video(store: Results, ref: str) -> str:
-    """The ID of the video `ref` names: an existing file (by its content) or a video ID.
+    """The ID of the video `ref` names: an existing file, a video ID, or a recorded source path.
 
-    A file's ID is derived from its content (as `Pipeline.register` derives it),
-    so a file is found even when it was processed from another path.
+    An existing file is found by its content (its ID is derived from it, as
+    `Pipeline.register` derives it), so a copy or a renamed file names the same
+    video. Otherwise `ref` is a video ID or, for a file since deleted or moved,
+    the path the video was processed from (among the newest 10,000 videos).
 
     Raises:
-        NotFound: No video in the store has this ID or this file's content.
-        ConfigurationError: `ref` is neither an existing file nor a valid ID.
+        NotFound: No video in the store has this content, ID or source path.
+        ConfigurationError: `ref` is none of them.
     """
-    path = anyio.Path(ref)
-    if await path.is_file():
+    if await anyio.Path(ref).is_file():
         video_id = await video_id_for(ref)
         try:
             await store.get_video(video_id)
         except NotFound:
+            found = await _by_recorded_path(store, ref)  # the file changed since
+            if found is not None:
+                return found
             raise NotFound(
                 f"the file {plain(ref)} was never processed in this store (its video ID "
                 f"would be {video_id}); `videopipe videos` lists the videos there"
             ) from None
         return video_id
-    validate_id(ref, what="video id")
-    try:
-        await store.get_video(ref)
-    except NotFound:
-        raise NotFound(
-            f"no video with id {ref!r}, and no such file; `videopipe videos` lists the videos"
-        ) from None
-    return ref
+    if _is_id(ref):
+        try:
+            await store.get_video(ref)
+        except NotFound:
+            pass
+        else:
+            return ref
+    found = await _by_recorded_path(store, ref)
+    if found is not None:
+        return found
+    raise NotFound(
+        f"no video with id {plain(ref)!r}, nor processed from a file of that name; "
+        "`videopipe videos` lists the videos"
+    )
