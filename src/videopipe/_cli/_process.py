@@ -47,14 +47,13 @@ def _size(item: tuple[int, Path]) -> float:
 async def _cancel_on_sigint(scope: anyio.CancelScope, interrupted: list[bool]) -> None:
     """Cancel `scope` on the first SIGINT; a second one stops at once (the default handler)."""
     try:
-        receiver = anyio.open_signal_receiver(signal.SIGINT)
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                interrupted.append(True)
+                scope.cancel()
+                return
     except NotImplementedError:  # pragma: no cover - Windows: KeyboardInterrupt as before
         return
-    with receiver as signals:
-        async for _ in signals:
-            interrupted.append(True)
-            scope.cancel()
-            return
 
 
 async def _dry_run(args: argparse.Namespace, settings: Settings) -> int:
