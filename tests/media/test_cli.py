@@ -276,7 +276,11 @@ def test_videos_by_file_and_json_lines(cli, media, fake_provider: None, tmp_path
         assert (status["id"], status["status"]) == (video_id, "ready")
         assert status["stages"]["normalize"]["status"] == "done"
     code, out, _ = cli("status", cuts)
-    assert out.startswith(f"video {video_id}: ready, 8.0s, {cuts}\n")
+    first, *stages = out.splitlines()
+    assert first == f"video {video_id}: ready, 8.0s, {cuts}"
+    assert [line.split()[0] for line in stages] == [
+        "normalize", "transcribe", "scenes", "frames", "vision", "embeddings",
+    ]  # fmt: skip
     code, out, _ = cli("status", "--json")
     (queue,) = _json_lines(out)
     assert set(queue) == set(_guide_fields("status"))

@@ -18,6 +18,7 @@ from .._report import write_report
 from .._search import check_text, search
 from .._secrets import redact
 from .._settings import Settings
+from .._stage import DEFAULT_STAGE_NAMES
 from .._worker import Worker
 from ..providers._choose import default_provider
 from ..storage import Results, open_store
@@ -142,7 +143,10 @@ async def _batch_status(store: Any, batch_id: str, as_json: bool) -> None:
 
 async def _video_status(store: Results, ref: str, as_json: bool) -> None:
     video = await store.get_video(await resolve_video(store, ref))
-    runs = await store.get_stage_runs(video.id)
+    found = await store.get_stage_runs(video.id)
+    # The default stages in pipeline order, then any others by name.
+    order = {name: i for i, name in enumerate(DEFAULT_STAGE_NAMES)}
+    runs = dict(sorted(found.items(), key=lambda item: (order.get(item[0], 99), item[0])))
     if as_json:
         record = video_record(video)
         record["stages"] = {
