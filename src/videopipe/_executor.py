@@ -109,6 +109,10 @@ class _Run:
                 redo.add(stage.name)
         if redo:
             await store.set_video_status(self.video.id, VideoStatus.PROCESSING)
+            # The stages' own updates of the record (`ctx.update_video`) must keep the status.
+            self.video = self.video.model_copy(
+                update={"status": VideoStatus.PROCESSING, "error": None}
+            )
         try:
             async with anyio.create_task_group() as tg:
                 for stage in self.p.stages:

@@ -229,6 +229,30 @@ async def test_cancelling_mid_stage_leaves_it_to_be_redone(video_file: Path) -> 
     assert len(slow.calls) == 2
 
 
+async def test_a_video_reads_processing_while_its_stages_run(video_file: Path) -> None:
+    """A stage updating the record (as normalize does) keeps the status `processing`."""
+
+    class Measure(Recorder):
+        async def run(self, ctx: vp.StageContext) -> Any:
+            await ctx.update_video(duration_sec=12.5)
+            return await super().run(ctx)
+
+    store = MemoryStore()
+    started = anyio.Event()
+    gate = anyio.Event()
+    pipeline = make(
+        [Measure("measure"), Recorder("slow", ("measure",), gate=gate, signal=started)], store
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pipeline.run, video_file)
+        await started.wait()
+        [video] = await store.list_videos()
+        assert (video.status, video.duration_sec) == (vp.VideoStatus.PROCESSING, 12.5)
+        gate.set()
+    [video] = await store.list_videos()
+    assert video.status is vp.VideoStatus.READY
+
+
 async def test_log_markers_name_the_video_and_the_duration(
     video_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
