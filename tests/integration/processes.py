@@ -74,7 +74,8 @@ def run_all(target: Any, argument_lists: list[tuple[Any, ...]], timeout: float) 
         process.start()
     try:
         # Read before joining: a child blocks at exit until its queued report is read.
-        reports = dict(results.get(timeout=timeout) for _ in processes)
+        # `timeout` is what an idle machine needs; a loaded one gets four times that.
+        reports = dict(results.get(timeout=timeout * 4) for _ in processes)
     finally:
         for process in processes:
             process.join(timeout=10)

@@ -48,18 +48,18 @@ async def _check_race(url: str) -> None:
         assert all(j.attempts == 1 for j in await store.peek(N_JOBS, status=JobStatus.DONE))
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 async def test_sqlite_processes_never_claim_a_job_twice(tmp_path) -> None:
     await _check_race(f"sqlite:///{tmp_path}/race.db")
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 async def test_postgres_processes_never_claim_a_job_twice(pg_url: str) -> None:
     await _check_race(pg_url)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 async def test_sqlite_first_use_by_several_processes_migrates_once(tmp_path) -> None:
     url = f"sqlite:///{tmp_path}/fresh.db"
     run_all(first_user, [(url, f"v{i}") for i in range(4)], timeout=50)
@@ -71,7 +71,7 @@ async def test_sqlite_first_use_by_several_processes_migrates_once(tmp_path) -> 
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 async def test_postgres_first_use_by_several_processes_migrates_once(pg_empty_url: str) -> None:
     run_all(first_user, [(pg_empty_url, f"v{i}") for i in range(4)], timeout=50)
     async with PostgresStore(pg_empty_url) as store:

@@ -29,14 +29,14 @@ def _check(url: str) -> None:
     assert max(times) - min(times) >= (2 * VIDEOS - LIMIT) * WINDOW / LIMIT
 
 
-@pytest.mark.timeout(20)
+@pytest.mark.timeout(120)
 def test_two_sqlite_workers_keep_one_requests_per_window_limit(tmp_path) -> None:
     """Both processes take from one bucket in the SQLite file (under BEGIN IMMEDIATE)."""
     _check(f"sqlite:///{tmp_path}/shared.db")
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(20)
+@pytest.mark.timeout(120)
 def test_two_postgres_workers_keep_one_requests_per_window_limit(pg_url: str) -> None:
     """Both processes take from one bucket row, on the database's clock."""
     _check(pg_url)
