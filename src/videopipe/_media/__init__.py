@@ -11,7 +11,8 @@ A module per concern, each importing only those listed before it:
 - `_ffmpeg`: finding and running FFmpeg, and `normalize()`;
 - `_scenes`: `detect_scenes()`;
 - `_frames`: `extract_frames()` and the perceptual hashes;
-- `_srt`: `format_srt()`.
+- `_srt`: `format_srt()`;
+- `_utterances`: `utterances()`, `attach_text()`: transcript segments cut from timed words.
 """
 
 from __future__ import annotations
@@ -36,9 +37,13 @@ from ._probe import (
 from ._scenes import _Dissolves as _Dissolves
 from ._scenes import detect_scenes
 from ._srt import format_srt
+from ._utterances import Utterance, Word, attach_text, utterances
 
 __all__ = [
     "MediaInfo",
+    "Utterance",
+    "Word",
+    "attach_text",
     "check_limits",
     "decode_audio",
     "detect_scenes",
@@ -56,4 +61,5 @@ __all__ = [
     "run_ffmpeg",
     "sweep_parts",
     "target_size",
+    "utterances",
 ]

@@ -35,7 +35,7 @@ import anyio.to_thread
 
 from .._exceptions import ConfigurationError, MissingDependency, ModelFileError
 from .._imports import require
-from .._media import decode_audio
+from .._media import Word, decode_audio, utterances
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
 
 __all__ = ["LOCAL_MODEL_FILES", "LocalProvider", "ModelFile", "verify_model_file"]
@@ -322,11 +322,20 @@ class _Transcriber:
             beam_size=beam_size,
             vad_filter=True,
             condition_on_previous_text=False,
+            word_timestamps=True,
         )
+        # Whisper's segments are windows of its decoding: one may start in the silence
+        # since the previous one ended, or hold two sentences said seconds apart. The
+        # segments are cut again from the words' own times, one utterance each.
+        words: list[Word] = []
+        for segment in segments:
+            if segment.words:
+                words.extend(Word(float(w.start), float(w.end), w.word) for w in segment.words)
+            else:
+                words.append(Word(float(segment.start), float(segment.end), segment.text))
         pieces = [
-            TranscriptPiece(start=round(s.start, 3), end=round(s.end, 3), text=s.text.strip())
-            for s in segments
-            if s.text.strip()
+            TranscriptPiece(start=round(u.start, 3), end=round(u.end, 3), text=u.text)
+            for u in utterances(words)
         ]
         return pieces, info.language, float(info.duration)
 
@@ -347,7 +356,9 @@ class LocalProvider:
     What it can and cannot do:
 
     - `transcribe`: Whisper `tiny.en` (English only) with voice-activity
-      filtering, about 0.1x real time on 2 cores. Point `whisper_model` (or
+      filtering and word timestamps, one segment per utterance (cut at sentence
+      ends and pauses, timed by its words), about 0.1x real time on 2 cores.
+      Point `whisper_model` (or
       `VIDEOPIPE_WHISPER_MODEL`) at any faster-whisper model directory for
       other languages or better accuracy.
     - `caption`: **on-screen text only.** No vision-language model is available
@@ -453,7 +464,11 @@ class LocalProvider:
     async def transcribe(
         self, audio_path: str | os.PathLike[str], *, language: str | None = None
     ) -> Transcript:
-        """Transcribe an audio file with Whisper, with timestamps, on the CPU."""
+        """Transcribe an audio file with Whisper on the CPU, one segment per utterance.
+
+        Each segment starts at its first word and ends at its last (Whisper's word
+        timestamps); a sentence end or a pause starts a new one.
+        """
 
         def work() -> tuple[list[TranscriptPiece], str | None, float]:
             return self._transcriber()(Path(audio_path), language, self.beam_size)

@@ -1,0 +1,77 @@
+"""Videos with speech at known times: espeak-ng sentences placed by FFmpeg, silence between."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import wave
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from videopipe._media import find_ffmpeg
+
+# Said at known times: two sentences 9 s apart that differ only by a number and a
+# name, then a third after 7 s of silence. Before word timestamps, Whisper `tiny.en`
+# returned the first two as one segment from 0.14 s, and the third as a segment
+# starting at 11.06 s, where the second one ended.
+MOMENTS: list[tuple[float, str]] = [
+    (0.5, "Room twelve is booked for Peter."),
+    (9.0, "Room fifteen is booked for Sarah."),
+    (18.0, "The budget meeting starts at nine."),
+]
+
+
+def _ffmpeg(*args: str) -> None:
+    cmd = [find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{done.stderr}")
+
+
+def spoken_video(
+    out: Path, said: Sequence[tuple[float, str]] = MOMENTS, seconds: float = 21.0
+) -> list[dict[str, Any]]:
+    """Write `out` (an MP4 of a test pattern) saying each `(start, text)` at `start` seconds.
+
+    Returns each sentence's `start`, `end` (from the speech's length) and `text`.
+    """
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise RuntimeError("espeak-ng is missing: run `bash scripts/install-system-deps.sh`")
+    args = ["-f", "lavfi", "-t", f"{seconds}", "-i", "testsrc2=size=320x240:rate=30"]
+    chains, truth = [], []
+    for i, (start, text) in enumerate(said):
+        wav = out.with_name(f"{out.stem}_said{i}.wav")
+        subprocess.run([espeak, "-s", "170", "-w", os.fspath(wav), text], check=True)
+        with wave.open(os.fspath(wav)) as w:
+            length = w.getnframes() / w.getframerate()
+        truth.append({"start": start, "end": round(start + length, 3), "text": text})
+        args += ["-i", os.fspath(wav)]
+        chains.append(f"[{i + 1}:a]adelay=delays={round(start * 1000)}:all=1[s{i}]")
+    mix = "".join(f"[s{i}]" for i in range(len(said)))
+    graph = ";".join(chains) + (
+        f";{mix}amix=inputs={len(said)}:normalize=0:duration=longest,aresample=48000,apad[a]"
+    )
+    _ffmpeg(
+        *args,
+        "-filter_complex",
+        graph,
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-t",
+        f"{seconds}",
+        os.fspath(out),
+    )
+    return truth
