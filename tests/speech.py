@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from videopipe._media import find_ffmpeg
 
 # Said at known times: two sentences 9 s apart that differ only by a number and a
@@ -30,12 +32,24 @@ def _ffmpeg(*args: str) -> None:
         raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{done.stderr}")
 
 
+def _audible(wav: Path) -> tuple[float, float]:
+    """When the voice in `wav` starts and stops: its first and last sample over 1 % of the peak.
+
+    espeak-ng ends a sentence with about 0.3 s of silence, which is not speech.
+    """
+    with wave.open(os.fspath(wav)) as w:
+        rate = w.getframerate()
+        samples = np.abs(np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float))
+    heard = np.flatnonzero(samples >= 0.01 * samples.max())
+    return float(heard[0]) / rate, float(heard[-1] + 1) / rate
+
+
 def spoken_video(
     out: Path, said: Sequence[tuple[float, str]] = MOMENTS, seconds: float = 21.0
 ) -> list[dict[str, Any]]:
     """Write `out` (an MP4 of a test pattern) saying each `(start, text)` at `start` seconds.
 
-    Returns each sentence's `start`, `end` (from the speech's length) and `text`.
+    Returns each sentence's `text` and when its voice is heard (`start`, `end`, seconds).
     """
     espeak = shutil.which("espeak-ng")
     if espeak is None:
@@ -45,9 +59,10 @@ def spoken_video(
     for i, (start, text) in enumerate(said):
         wav = out.with_name(f"{out.stem}_said{i}.wav")
         subprocess.run([espeak, "-s", "170", "-w", os.fspath(wav), text], check=True)
-        with wave.open(os.fspath(wav)) as w:
-            length = w.getnframes() / w.getframerate()
-        truth.append({"start": start, "end": round(start + length, 3), "text": text})
+        onset, offset = _audible(wav)
+        truth.append(
+            {"start": round(start + onset, 3), "end": round(start + offset, 3), "text": text}
+        )
         args += ["-i", os.fspath(wav)]
         chains.append(f"[{i + 1}:a]adelay=delays={round(start * 1000)}:all=1[s{i}]")
     mix = "".join(f"[s{i}]" for i in range(len(said)))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import respx
 
 import videopipe as vp
+from videopipe._media import format_srt
 from videopipe.providers import OpenAIProvider
 from videopipe.stages import Transcribe
 from videopipe.storage import MemoryStore
@@ -39,6 +42,26 @@ SAID = [
     (9.02, 11.05, "Room 15 is booked for Sarah."),
     (18.01, 20.2, "The budget meeting starts at 9."),
 ]
+# When a voice is heard in the audio sent: the last words' times above take in silence.
+VOICE = [(0.55, 2.2), (9.05, 10.7), (18.05, 19.9)]
+# The segments, trimmed to the voice with 0.1 s to spare.
+TRIMMED = [(0.52, 2.3), (9.02, 10.8), (18.01, 20.0)]
+
+
+def speech_wav(path: Path, voice: list[tuple[float, float]], seconds: float = 21.0) -> Path:
+    """A 16 kHz WAV, silent but for a tone where `voice` says someone speaks."""
+    rate = 16000
+    t = np.arange(int(seconds * rate)) / rate
+    loud = np.zeros_like(t, dtype=bool)
+    for a, b in voice:
+        loud |= (t >= a) & (t < b)
+    tone = np.where(loud, 0.3 * np.sin(2 * np.pi * 220 * t), 0.0)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((tone * 32767).astype("<i2").tobytes())
+    return path
 
 
 def verbose_json(
@@ -63,6 +86,15 @@ def verbose_json(
     return body
 
 
+class VoiceNormalize(FakeNormalize):
+    """Writes the audio of `VOICE` instead of a steady tone."""
+
+    async def run(self, ctx: vp.StageContext) -> dict[str, Any]:
+        output = await super().run(ctx)
+        speech_wav(ctx.paths.audio, VOICE)
+        return output
+
+
 @pytest.fixture
 def answers() -> Iterator[list[dict[str, Any]]]:
     """The transcription endpoint, answering the bodies put in the list, in turn."""
@@ -80,9 +112,21 @@ async def test_segments_start_when_their_first_word_is_said(
     """Not where Whisper's previous segment ended; and two sentences are two segments."""
     answers.append(verbose_json(SEGMENTS, WORDS))
     provider = OpenAIProvider(api_key=KEY, max_retries=0)
-    transcript = await provider.transcribe(make_wav(tmp_path / "a.wav", 1.0))
+    (tmp_path / "a.mp3").write_bytes(b"ID3 not a WAV: no trimming")
+    transcript = await provider.transcribe(tmp_path / "a.mp3")
     assert [(p.start, p.end, p.text) for p in transcript.segments] == SAID
     assert transcript.usage.audio_seconds == 21.0
+
+
+async def test_segments_are_trimmed_to_the_voice_in_the_wav_sent(
+    answers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The words' times take in silence at an utterance's end; the audio sent shows it."""
+    answers.append(verbose_json(SEGMENTS, WORDS))
+    provider = OpenAIProvider(api_key=KEY, max_retries=0)
+    transcript = await provider.transcribe(speech_wav(tmp_path / "a.wav", VOICE))
+    got = [(p.start, p.end) for p in transcript.segments]
+    assert got == [(pytest.approx(a, abs=0.011), pytest.approx(b, abs=0.011)) for a, b in TRIMMED]
 
 
 async def test_word_and_segment_timestamps_are_asked_for(tmp_path: Path) -> None:
@@ -117,7 +161,7 @@ async def test_stored_segments_and_subtitles_follow_the_utterances(
     """What search and the SRT file show: one segment per sentence, at its moment."""
     answers.append(verbose_json(SEGMENTS, WORDS))
     store = MemoryStore()
-    stages = [FakeNormalize(seconds=21.0), Transcribe()]
+    stages = [VoiceNormalize(seconds=21.0), Transcribe()]
     pipeline = vp.Pipeline(
         stages, store=store, provider=OpenAIProvider(api_key=KEY, max_retries=0), data_dir=tmp_path
     )
@@ -125,7 +169,9 @@ async def test_stored_segments_and_subtitles_follow_the_utterances(
     result = await pipeline.run(tmp_path / "talk.mp4")
     assert result.ok, result.error
     segments = await store.list_segments(result.video_id)
-    assert [(s.t_start, s.t_end, s.text) for s in segments] == SAID
+    assert [s.text for s in segments] == [text for _, _, text in SAID]
+    got = [(s.t_start, s.t_end) for s in segments]
+    assert got == [(pytest.approx(a, abs=0.011), pytest.approx(b, abs=0.011)) for a, b in TRIMMED]
     srt = (tmp_path / "subs" / f"{result.video_id}.srt").read_text()
-    assert srt.split("\n\n")[1] == "2\n00:00:09,020 --> 00:00:11,050\nRoom 15 is booked for Sarah."
+    assert srt == format_srt([(s.t_start, s.t_end, s.text) for s in segments])
     assert srt.count("-->") == 3

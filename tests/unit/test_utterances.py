@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import doctest
 import itertools
+import wave
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from videopipe._media import _utterances
-from videopipe._media._utterances import PAUSE, Word, attach_text, utterances
+from videopipe._media._utterances import (
+    PAUSE,
+    Word,
+    attach_text,
+    pcm_wav,
+    speech_span,
+    trim_to_sound,
+    utterances,
+)
 
 
 def test_the_examples_in_the_docstrings_hold() -> None:
@@ -150,3 +160,68 @@ def test_attach_text_keeps_the_whole_text_and_the_times_in_order(
     starts = [w.start for w in spelled]
     assert starts == sorted(starts)
     assert all(w.end >= w.start for w in spelled)
+
+
+# --- trimming to the sound -------------------------------------------------------------------
+
+RATE = 16000
+
+
+def _audio(seconds: float, voice: list[tuple[float, float]], floor: float = 0.0) -> np.ndarray:
+    """A tone where `voice` says someone speaks, over noise of amplitude `floor`."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    rng = np.random.default_rng(1)
+    out = floor * rng.standard_normal(len(t))
+    for a, b in voice:
+        inside = (t >= a) & (t < b)
+        out[inside] += 0.3 * np.sin(2 * np.pi * 220 * t[inside])
+    return out.astype(np.float32)
+
+
+def test_silence_around_the_voice_is_trimmed_with_a_margin() -> None:
+    samples = _audio(5.0, [(1.0, 2.5)])
+    assert speech_span(samples, RATE) == (0.9, 2.6)
+    assert trim_to_sound(0.2, 4.8, samples, RATE) == (0.9, 2.6)
+    # Times within the samples, which may start later than 0 s (a chunk, a window).
+    assert trim_to_sound(10.2, 14.8, samples, RATE, offset=10.0) == (10.9, 12.6)
+    # Never wider than given, even when the voice goes on past it.
+    assert trim_to_sound(1.5, 2.0, samples, RATE) == (1.5, 2.0)
+
+
+def test_nothing_is_trimmed_from_noisy_audio_or_found_in_digital_silence() -> None:
+    """Room noise or music within 35 dB of the voice: no quiet part to trust."""
+    noisy = _audio(5.0, [(1.0, 2.5)], floor=0.01)
+    assert speech_span(noisy, RATE) == (0.0, 5.0)
+    assert trim_to_sound(0.2, 4.8, noisy, RATE) == (0.2, 4.8)
+    assert speech_span(np.zeros(RATE, dtype=np.float32), RATE) is None
+    assert speech_span(np.zeros(5, dtype=np.float32), RATE) is None
+    assert trim_to_sound(3.0, 4.0, np.zeros(RATE, dtype=np.float32), RATE) == (3.0, 4.0)
+    # 16-bit samples as they are in a WAV file.
+    pcm = (_audio(5.0, [(1.0, 2.5)]) * 32767).astype(np.int16)
+    assert speech_span(pcm, RATE) == (0.9, 2.6)
+
+
+@given(st.floats(0, 4.9), st.floats(0, 5), st.floats(0, 3))
+def test_trimming_stays_within_the_given_times(start: float, length: float, offset: float) -> None:
+    samples = _audio(5.0, [(1.0, 2.5), (3.0, 3.2)])
+    end = start + length
+    a, b = trim_to_sound(start + offset, end + offset, samples, RATE, offset=offset)
+    assert start + offset - 1e-3 <= a <= b <= end + offset + 1e-3
+
+
+def test_a_wav_file_s_bytes_are_read_and_anything_else_is_not(tmp_path) -> None:
+    stereo = np.stack([_audio(1.0, [(0.2, 0.4)]), np.zeros(RATE, dtype=np.float32)], axis=1)
+    path = tmp_path / "s.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((stereo * 32767).astype("<i2").tobytes())
+    read = pcm_wav(path.read_bytes())
+    assert read is not None
+    samples, rate = read
+    assert rate == RATE
+    assert len(samples) == RATE
+    assert speech_span(samples, rate) == (0.1, 0.5)
+    assert pcm_wav(b"ID3\x03 an mp3") is None
+    assert pcm_wav(b"") is None

@@ -8,19 +8,38 @@ the words' times instead: a segment starts when its first word starts and ends
 when its last word ends, and a new one begins after a sentence ends or after a
 pause. `attach_text()` gives timed words the spelling and punctuation of the
 transcript's text, for APIs whose words come bare (the Whisper API).
+`speech_span()` finds where the sound is in a stretch of audio, to trim the
+silence a model's word times often take in at either end.
 
-Plain functions over lists: both providers call them.
+Plain functions over lists and arrays: both providers and the transcribe stage
+call them.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
+import math
 import re
+import wave
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-__all__ = ["MAX_SECONDS", "PAUSE", "Utterance", "Word", "attach_text", "utterances"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "MAX_SECONDS",
+    "PAUSE",
+    "Utterance",
+    "Word",
+    "attach_text",
+    "pcm_wav",
+    "speech_span",
+    "trim_to_sound",
+    "utterances",
+]
 
 PAUSE = 0.8
 """Seconds of silence between two words that end an utterance, even mid-sentence."""
@@ -189,3 +208,107 @@ def attach_text(text: str, words: Sequence[Word]) -> list[Word]:
             spelled[0] = Word(first.start, first.end, pending + first.text)
             pending = ""
     return spelled
+
+
+SILENCE_DB = -35.0
+"""Sound this far below the loudest 10 ms of a stretch of audio counts as silence."""
+
+
+def speech_span(
+    samples: npt.NDArray[np.floating] | npt.NDArray[np.integer],
+    rate: int,
+    *,
+    silence_db: float = SILENCE_DB,
+    pad: float = 0.1,
+) -> tuple[float, float] | None:
+    """Where the sound is in `samples`: seconds from their start to its start and end.
+
+    Whisper's word times often take in the silence around an utterance (its
+    first word starting where voice-activity padding began, its last ending
+    long after the voice stopped). Measured in 10 ms frames, the sound is
+    what is no more than `-silence_db` decibels below the loudest frame; the
+    span is widened by `pad` on each side, within the samples. Audio whose
+    quiet parts are not that quiet (music, room noise) gives its whole length
+    back, so nothing is trimmed.
+
+    Args:
+        samples: Mono audio, floats in [-1, 1] or 16-bit integers.
+        rate: Samples per second.
+        silence_db: How far below the loudest frame silence is (negative).
+        pad: Seconds kept on each side of the sound.
+
+    Returns:
+        `(start, end)` in seconds from the first sample, or `None` when there is
+        no sound at all (digital silence, or fewer samples than a frame).
+
+    Examples:
+        >>> quiet, voice = np.zeros(16000), np.sin(np.arange(8000) / 3)
+        >>> speech_span(np.concatenate([quiet, voice, quiet]), 16000)
+        (0.9, 1.6)
+    """
+    frame = max(1, rate // 100)
+    count = len(samples) // frame
+    if count == 0:
+        return None
+    audio = np.asarray(samples[: count * frame], dtype=np.float64)
+    if np.issubdtype(np.asarray(samples).dtype, np.integer):
+        audio /= 32768.0
+    rms = np.sqrt(np.mean(audio.reshape(count, frame) ** 2, axis=1))
+    loudest = float(rms.max())
+    if loudest < 1e-4:  # -80 dBFS: digital silence, nothing to find
+        return None
+    loud = np.flatnonzero(rms >= loudest * 10 ** (silence_db / 20))
+    total = len(samples) / rate
+    start = max(0.0, float(loud[0]) * frame / rate - pad)
+    end = min(total, float(loud[-1] + 1) * frame / rate + pad)
+    return round(start, 3), round(end, 3)
+
+
+def trim_to_sound(
+    start: float,
+    end: float,
+    samples: npt.NDArray[np.floating] | npt.NDArray[np.integer],
+    rate: int,
+    *,
+    offset: float = 0.0,
+) -> tuple[float, float]:
+    """`(start, end)`, in seconds, shrunk to the sound inside it (see `speech_span()`).
+
+    Args:
+        start: Where the stretch starts, in seconds.
+        end: Where it ends.
+        samples: Mono audio holding the stretch; its first sample is at `offset` seconds.
+        rate: Samples per second.
+        offset: The time of the first sample, in seconds.
+
+    Returns:
+        The trimmed `(start, end)`, within the given one; the given one when
+        the stretch holds no sound at all.
+    """
+    first = max(0, int((start - offset) * rate))
+    last = max(first, math.ceil((end - offset) * rate))
+    span = speech_span(samples[first:last], rate)
+    if span is None:
+        return start, end
+    base = offset + first / rate
+    return round(max(start, base + span[0]), 3), round(min(end, base + span[1]), 3)
+
+
+def pcm_wav(data: bytes) -> tuple[npt.NDArray[np.float32], int] | None:
+    """The mono samples (floats in [-1, 1]) and rate of a 16-bit PCM WAV file's bytes.
+
+    Returns:
+        `(samples, rate)`, or `None` when `data` is not a 16-bit PCM WAV file.
+    """
+    try:
+        with wave.open(io.BytesIO(data), "rb") as src:
+            if src.getsampwidth() != 2:
+                return None
+            rate, channels = src.getframerate(), src.getnchannels()
+            raw = src.readframes(src.getnframes())
+    except (wave.Error, EOFError):
+        return None
+    samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        samples = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+    return samples.astype(np.float32), rate

@@ -35,7 +35,7 @@ import anyio.to_thread
 
 from .._exceptions import ConfigurationError, MissingDependency, ModelFileError
 from .._imports import require
-from .._media import Word, decode_audio, utterances
+from .._media import Word, decode_audio, trim_to_sound, utterances
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
 
 __all__ = ["LOCAL_MODEL_FILES", "LocalProvider", "ModelFile", "verify_model_file"]
@@ -316,8 +316,10 @@ class _Transcriber:
             )
         # Decoded here, not by faster-whisper: its decoder passes PyAV an option
         # that PyAV 19 no longer has.
+        rate = self.model.feature_extractor.sampling_rate
+        samples = decode_audio(audio, rate=rate)
         segments, info = self.model.transcribe(
-            decode_audio(audio, rate=self.model.feature_extractor.sampling_rate),
+            samples,
             language=language.split("-")[0] if language else None,
             beam_size=beam_size,
             vad_filter=True,
@@ -333,10 +335,11 @@ class _Transcriber:
                 words.extend(Word(float(w.start), float(w.end), w.word) for w in segment.words)
             else:
                 words.append(Word(float(segment.start), float(segment.end), segment.text))
-        pieces = [
-            TranscriptPiece(start=round(u.start, 3), end=round(u.end, 3), text=u.text)
-            for u in utterances(words)
-        ]
+        pieces = []
+        for u in utterances(words):
+            # The words' times often take in silence at either end; keep the sound.
+            start, end = trim_to_sound(u.start, u.end, samples, rate)
+            pieces.append(TranscriptPiece(start=round(start, 3), end=round(end, 3), text=u.text))
         return pieces, info.language, float(info.duration)
 
 

@@ -19,7 +19,7 @@ from pydantic import SecretStr, ValidationError
 
 from .._exceptions import ConfigurationError, MalformedResponse, ProviderError
 from .._imports import require
-from .._media import Word, attach_text, utterances
+from .._media import Word, attach_text, pcm_wav, trim_to_sound, utterances
 from .._observability import METRICS
 from .._secrets import redact, register_secret
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Price, Transcript, TranscriptPiece
@@ -61,8 +61,12 @@ def _estimate_tokens(text: str) -> int:
     return len(text) // 3 + 1
 
 
-def _utterance_pieces(response: TranscriptionVerbose) -> list[TranscriptPiece]:
-    """The transcription's segments, cut again from its word times when it has them."""
+def _utterance_pieces(response: TranscriptionVerbose, audio: bytes) -> list[TranscriptPiece]:
+    """The transcription's segments, cut again from its word times when it has them.
+
+    When `audio` is a 16-bit PCM WAV file (what the transcribe stage sends),
+    each segment is also trimmed to the sound inside it.
+    """
     segments = response.segments or []
     words = [Word(float(w.start), float(w.end), w.word) for w in (response.words or [])]
     if not words:
@@ -72,10 +76,12 @@ def _utterance_pieces(response: TranscriptionVerbose) -> list[TranscriptPiece]:
         ]
     # The API's words come without punctuation; the segments' text has it.
     text = "".join(s.text for s in segments) or response.text
-    return [
-        TranscriptPiece(start=round(u.start, 3), end=round(u.end, 3), text=u.text)
-        for u in utterances(attach_text(text, words))
-    ]
+    sound = pcm_wav(audio)
+    pieces = []
+    for u in utterances(attach_text(text, words)):
+        start, end = (u.start, u.end) if sound is None else trim_to_sound(u.start, u.end, *sound)
+        pieces.append(TranscriptPiece(start=round(start, 3), end=round(end, 3), text=u.text))
+    return pieces
 
 
 class OpenAIProvider:
@@ -252,8 +258,9 @@ class OpenAIProvider:
 
         Asks for word and segment timestamps (`verbose_json`). With word times,
         the segments are cut again from them: each starts at its first word and
-        ends at its last, and a sentence end or a pause starts a new one. A
-        compatible server that sends no word times gives its segments as they are.
+        ends at its last (trimmed to the sound, for a 16-bit PCM WAV), and a
+        sentence end or a pause starts a new one. A compatible server that sends
+        no word times gives its segments as they are.
         """
         path = Path(audio_path)
         data = await anyio.to_thread.run_sync(path.read_bytes)
@@ -269,7 +276,7 @@ class OpenAIProvider:
                 **extra,
             ),
         )
-        segments = _utterance_pieces(response)
+        segments = await anyio.to_thread.run_sync(_utterance_pieces, response, data)
         duration = float(response.duration or 0.0)
         usage = CallUsage(
             provider=self.name,
