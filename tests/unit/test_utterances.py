@@ -7,7 +7,7 @@ import itertools
 import wave
 
 import numpy as np
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from videopipe._media import _utterances
@@ -127,6 +127,11 @@ def timed_words(draw: st.DrawFn) -> list[Word]:
     return words
 
 
+# Timed by nothing: a busy machine must not fail them.
+UNTIMED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@UNTIMED
 @given(timed_words(), st.sampled_from([0.3, PAUSE, 2.0]), st.sampled_from([1.0, 4.0, 30.0]))
 def test_utterance_invariants(words: list[Word], pause: float, max_seconds: float) -> None:
     """Every word once, in order, timed by its words; no overlap, pause or sentence end inside."""
@@ -147,6 +152,7 @@ def test_utterance_invariants(words: list[Word], pause: float, max_seconds: floa
         assert before.end <= after.start  # in order, never overlapping
 
 
+@UNTIMED
 @given(st.lists(st.sampled_from(["a", "b", "c.", "D", "e-f", "12", ","]), max_size=20), st.data())
 def test_attach_text_keeps_the_whole_text_and_the_times_in_order(
     tokens: list[str], data: st.DataObject
@@ -201,9 +207,13 @@ def test_nothing_is_trimmed_from_noisy_audio_or_found_in_digital_silence() -> No
     assert speech_span(pcm, RATE) == (0.9, 2.6)
 
 
+TWO_VOICES = _audio(5.0, [(1.0, 2.5), (3.0, 3.2)])
+
+
+@UNTIMED
 @given(st.floats(0, 4.9), st.floats(0, 5), st.floats(0, 3))
 def test_trimming_stays_within_the_given_times(start: float, length: float, offset: float) -> None:
-    samples = _audio(5.0, [(1.0, 2.5), (3.0, 3.2)])
+    samples = TWO_VOICES
     end = start + length
     a, b = trim_to_sound(start + offset, end + offset, samples, RATE, offset=offset)
     assert start + offset - 1e-3 <= a <= b <= end + offset + 1e-3
