@@ -360,10 +360,10 @@ class LocalProvider:
 
     - `transcribe`: Whisper `tiny.en` (English only) with voice-activity
       filtering and word timestamps, one segment per utterance (cut at sentence
-      ends and pauses, timed by its words), about 0.1x real time on 2 cores.
-      Point `whisper_model` (or
-      `VIDEOPIPE_WHISPER_MODEL`) at any faster-whisper model directory for
-      other languages or better accuracy.
+      ends and pauses, timed by its words and trimmed to the sound), about 0.1x
+      real time on 2 cores. Point `whisper_model` (or `VIDEOPIPE_WHISPER_MODEL`)
+      at any faster-whisper model directory for other languages or better
+      accuracy.
     - `caption`: **on-screen text only.** No vision-language model is available
       offline, so the analysis has the frame's text (OCR) and an empty
       description, entities and controls.
@@ -470,7 +470,7 @@ class LocalProvider:
         """Transcribe an audio file with Whisper on the CPU, one segment per utterance.
 
         Each segment starts at its first word and ends at its last (Whisper's word
-        timestamps); a sentence end or a pause starts a new one.
+        timestamps), trimmed to the sound; a sentence end or a pause starts a new one.
         """
 
         def work() -> tuple[list[TranscriptPiece], str | None, float]:
