@@ -23,6 +23,10 @@ _VARYING = [
     (re.compile(r"ready in \d+\.\d+s"), "ready in <t>s"),
     (re.compile(r"\b(done|skipped|failed) +\d+\.\d+s"), r"\1 <t>s"),
     (re.compile(r"(?m)^  \d+\.\d{3}  "), "  <score>  "),  # float rounding of the local models
+    # Where speech starts comes from the speech model's word times, which move by a few
+    # hundredths between its versions (the matrix runs the newest and the lowest).
+    (re.compile(r"(?m)^(  said +)\d+\.\ds"), r"\1<t>s"),
+    (re.compile(r"\d\d:\d\d\.\d\d-\d\d:\d\d\.\d\d(  \[segment\])"), r"<span>\1"),
 ]
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.speech import spoken_video
 from tests.threads import run_on_threads
 
 import videopipe as vp
 from videopipe import ModelFileError
-from videopipe._media import extract_frames, normalize
+from videopipe._media import extract_frames, format_srt, normalize
 from videopipe.providers import LOCAL_MODEL_FILES, LocalProvider, ModelFile
 from videopipe.providers import _local as local_module
 
@@ -92,6 +93,64 @@ async def test_speech_is_transcribed_with_timestamps_in_place(provider, slides) 
         assert holding, (sentence, transcript.segments)
         assert abs(holding[0].start - sentence["start"]) <= 1.0
         assert abs(holding[0].end - sentence["end"]) <= 1.0
+
+
+@pytest.fixture(scope="module")
+def moments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A video saying three sentences at 0.5, 9 and 18 s, normalized; and when each is said."""
+    out = tmp_path_factory.mktemp("moments")
+    truth = spoken_video(out / "moments.mp4")
+    import anyio
+
+    anyio.run(normalize, out / "moments.mp4", out / "normalized.mp4", out / "audio.wav")
+    return {"video": out / "moments.mp4", "audio": out / "audio.wav", "truth": truth}
+
+
+# Each sentence of `tests.speech.MOMENTS` by a word only it has, as Whisper may write it.
+_KEYS = ({"twelve", "12"}, {"fifteen", "15"}, {"budget"})
+
+
+def _holding(pieces: list[tuple[float, float, str]], key: set[str]) -> list[tuple[float, float]]:
+    return [(a, b) for a, b, text in pieces if key & set(_words(text))]
+
+
+async def test_each_sentence_is_its_own_segment_timed_within_half_a_second(
+    provider, moments
+) -> None:
+    """Issue 21: a segment started in the silence before it, or held two sentences 9 s apart."""
+    transcript = await provider.transcribe(moments["audio"])
+    pieces = [(p.start, p.end, p.text) for p in transcript.segments]
+    for sentence, key in zip(moments["truth"], _KEYS, strict=True):
+        holding = _holding(pieces, key)
+        assert len(holding) == 1, (sentence, pieces)
+        [(start, end)] = holding
+        assert abs(start - sentence["start"]) <= 0.5, (sentence, pieces)
+        assert abs(end - sentence["end"]) <= 0.5, (sentence, pieces)
+    # No segment holds two sentences, and none starts or ends in the silence between them.
+    said = [(s["start"], s["end"]) for s in moments["truth"]]
+    for start, end, text in pieces:
+        assert sum(bool(k & set(_words(text))) for k in _KEYS) <= 1, pieces
+        assert any(a - 0.5 <= start and end <= b + 0.5 for a, b in said), (text, pieces)
+
+
+async def test_a_search_hit_and_its_subtitle_point_at_the_moment_the_words_are_said(
+    provider, moments, tmp_path: Path
+) -> None:
+    """Issue 21: the hit for the second of two near-identical sentences pointed 10 s early."""
+    async with vp.open_store(f"sqlite:///{tmp_path / 'v.db'}") as store:
+        pipeline = vp.Pipeline.default(store=store, provider=provider, data_dir=tmp_path)
+        result = await pipeline.run(moments["video"])
+        assert result.ok, result.error
+        segments = await store.list_segments(result.video_id)
+        pieces = [(s.t_start, s.t_end, s.text) for s in segments]
+        hits = await vp.search(store, "room fifteen is booked for Sarah", provider=provider, k=5)
+    [hit] = [h for h in hits if h.kind == "segment" and {"15", "fifteen"} & set(_words(h.text))]
+    assert hit.t_start == pytest.approx(9.0, abs=0.5), pieces
+    assert hit.t_end == pytest.approx(moments["truth"][1]["end"], abs=0.5), pieces
+    # The subtitles are the stored segments, cue for cue.
+    srt = (tmp_path / "subs" / f"{result.video_id}.srt").read_text()
+    assert srt == format_srt(pieces)
+    assert srt.count("-->") == len(pieces) == 3
 
 
 async def test_an_english_only_model_refuses_another_language(provider, slides) -> None:

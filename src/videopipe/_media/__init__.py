@@ -11,7 +11,10 @@ A module per concern, each importing only those listed before it:
 - `_ffmpeg`: finding and running FFmpeg, and `normalize()`;
 - `_scenes`: `detect_scenes()`;
 - `_frames`: `extract_frames()` and the perceptual hashes;
-- `_srt`: `format_srt()`.
+- `_srt`: `format_srt()`;
+- `_utterances`: `utterances()`, `attach_text()`, `speech_span()`,
+  `trim_to_sound()`: transcript segments cut
+  from timed words, trimmed to the sound.
 """
 
 from __future__ import annotations
@@ -36,9 +39,21 @@ from ._probe import (
 from ._scenes import _Dissolves as _Dissolves
 from ._scenes import detect_scenes
 from ._srt import format_srt
+from ._utterances import (
+    Utterance,
+    Word,
+    attach_text,
+    pcm_wav,
+    speech_span,
+    trim_to_sound,
+    utterances,
+)
 
 __all__ = [
     "MediaInfo",
+    "Utterance",
+    "Word",
+    "attach_text",
     "check_limits",
     "decode_audio",
     "detect_scenes",
@@ -51,9 +66,13 @@ __all__ = [
     "normalize",
     "normalize_args",
     "open_container",
+    "pcm_wav",
     "phash",
     "probe",
     "run_ffmpeg",
+    "speech_span",
     "sweep_parts",
     "target_size",
+    "trim_to_sound",
+    "utterances",
 ]

@@ -35,7 +35,7 @@ import anyio.to_thread
 
 from .._exceptions import ConfigurationError, MissingDependency, ModelFileError
 from .._imports import quiet_tqdm_import, require
-from .._media import decode_audio
+from .._media import Word, decode_audio, trim_to_sound, utterances
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Transcript, TranscriptPiece
 
 __all__ = ["LOCAL_MODEL_FILES", "LocalProvider", "ModelFile", "verify_model_file"]
@@ -317,18 +317,30 @@ class _Transcriber:
             )
         # Decoded here, not by faster-whisper: its decoder passes PyAV an option
         # that PyAV 19 no longer has.
+        rate = self.model.feature_extractor.sampling_rate
+        samples = decode_audio(audio, rate=rate)
         segments, info = self.model.transcribe(
-            decode_audio(audio, rate=self.model.feature_extractor.sampling_rate),
+            samples,
             language=language.split("-")[0] if language else None,
             beam_size=beam_size,
             vad_filter=True,
             condition_on_previous_text=False,
+            word_timestamps=True,
         )
-        pieces = [
-            TranscriptPiece(start=round(s.start, 3), end=round(s.end, 3), text=s.text.strip())
-            for s in segments
-            if s.text.strip()
-        ]
+        # Whisper's segments are windows of its decoding: one may start in the silence
+        # since the previous one ended, or hold two sentences said seconds apart. The
+        # segments are cut again from the words' own times, one utterance each.
+        words: list[Word] = []
+        for segment in segments:
+            if segment.words:
+                words.extend(Word(float(w.start), float(w.end), w.word) for w in segment.words)
+            else:
+                words.append(Word(float(segment.start), float(segment.end), segment.text))
+        pieces = []
+        for u in utterances(words):
+            # The words' times often take in silence at either end; keep the sound.
+            start, end = trim_to_sound(u.start, u.end, samples, rate)
+            pieces.append(TranscriptPiece(start=round(start, 3), end=round(end, 3), text=u.text))
         return pieces, info.language, float(info.duration)
 
 
@@ -348,9 +360,11 @@ class LocalProvider:
     What it can and cannot do:
 
     - `transcribe`: Whisper `tiny.en` (English only) with voice-activity
-      filtering, about 0.1x real time on 2 cores. Point `whisper_model` (or
-      `VIDEOPIPE_WHISPER_MODEL`) at any faster-whisper model directory for
-      other languages or better accuracy.
+      filtering and word timestamps, one segment per utterance (cut at sentence
+      ends and pauses, timed by its words and trimmed to the sound), about 0.1x
+      real time on 2 cores. Point `whisper_model` (or `VIDEOPIPE_WHISPER_MODEL`)
+      at any faster-whisper model directory for other languages or better
+      accuracy.
     - `caption`: **on-screen text only.** No vision-language model is available
       offline, so the analysis has the frame's text (OCR) and an empty
       description, entities and controls.
@@ -454,7 +468,11 @@ class LocalProvider:
     async def transcribe(
         self, audio_path: str | os.PathLike[str], *, language: str | None = None
     ) -> Transcript:
-        """Transcribe an audio file with Whisper, with timestamps, on the CPU."""
+        """Transcribe an audio file with Whisper on the CPU, one segment per utterance.
+
+        Each segment starts at its first word and ends at its last (Whisper's word
+        timestamps), trimmed to the sound; a sentence end or a pause starts a new one.
+        """
 
         def work() -> tuple[list[TranscriptPiece], str | None, float]:
             return self._transcriber()(Path(audio_path), language, self.beam_size)

@@ -19,6 +19,7 @@ from pydantic import SecretStr, ValidationError
 
 from .._exceptions import ConfigurationError, MalformedResponse, ProviderError
 from .._imports import require
+from .._media import Word, attach_text, pcm_wav, trim_to_sound, utterances
 from .._observability import METRICS
 from .._secrets import redact, register_secret
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Price, Transcript, TranscriptPiece
@@ -26,6 +27,7 @@ from ._http import api_message, classify_http_error, scrubbed
 
 if TYPE_CHECKING:
     import openai
+    from openai.types.audio import TranscriptionVerbose
 
 __all__ = ["PRICES", "OpenAIProvider", "Price"]
 
@@ -57,6 +59,29 @@ _MAX_TOKENS = 300_000
 def _estimate_tokens(text: str) -> int:
     # ~4 characters per token for English; 3 keeps a safety margin for other text.
     return len(text) // 3 + 1
+
+
+def _utterance_pieces(response: TranscriptionVerbose, audio: bytes) -> list[TranscriptPiece]:
+    """The transcription's segments, cut again from its word times when it has them.
+
+    When `audio` is a 16-bit PCM WAV file (what the transcribe stage sends),
+    each segment is also trimmed to the sound inside it.
+    """
+    segments = response.segments or []
+    words = [Word(float(w.start), float(w.end), w.word) for w in (response.words or [])]
+    if not words:
+        return [
+            TranscriptPiece(start=float(s.start), end=float(s.end), text=s.text.strip())
+            for s in segments
+        ]
+    # The API's words come without punctuation; the segments' text has it.
+    text = "".join(s.text for s in segments) or response.text
+    sound = pcm_wav(audio)
+    pieces = []
+    for u in utterances(attach_text(text, words)):
+        start, end = (u.start, u.end) if sound is None else trim_to_sound(u.start, u.end, *sound)
+        pieces.append(TranscriptPiece(start=round(start, 3), end=round(end, 3), text=u.text))
+    return pieces
 
 
 class OpenAIProvider:
@@ -229,7 +254,14 @@ class OpenAIProvider:
     async def transcribe(
         self, audio_path: str | os.PathLike[str], *, language: str | None = None
     ) -> Transcript:
-        """Transcribe an audio file (under the API's 25 MB limit) with segment timestamps."""
+        """Transcribe an audio file (under the API's 25 MB limit), one segment per utterance.
+
+        Asks for word and segment timestamps (`verbose_json`). With word times,
+        the segments are cut again from them: each starts at its first word and
+        ends at its last (trimmed to the sound, for a 16-bit PCM WAV), and a
+        sentence end or a pause starts a new one. A compatible server that sends
+        no word times gives its segments as they are.
+        """
         path = Path(audio_path)
         data = await anyio.to_thread.run_sync(path.read_bytes)
         extra: dict[str, Any] = {} if language is None else {"language": language}
@@ -240,14 +272,11 @@ class OpenAIProvider:
                 file=(path.name, data),
                 model=self.transcription_model,
                 response_format="verbose_json",
-                timestamp_granularities=["segment"],
+                timestamp_granularities=["word", "segment"],
                 **extra,
             ),
         )
-        segments = [
-            TranscriptPiece(start=float(s.start), end=float(s.end), text=s.text.strip())
-            for s in (response.segments or [])
-        ]
+        segments = await anyio.to_thread.run_sync(_utterance_pieces, response, data)
         duration = float(response.duration or 0.0)
         usage = CallUsage(
             provider=self.name,
