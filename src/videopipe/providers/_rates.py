@@ -17,6 +17,14 @@ the same store (the same `DATABASE_URL`) draws from the same bucket:
   estimate is taken (or given back); a request that fails gives its estimated
   tokens back, since no answer reported any use.
 
+The turn is taken as late as possible: a provider that takes turns at send
+(`TakesTurnsAtSend`: `OpenAIProvider` with its own clients) takes it in its
+HTTP client's request hook, right before each send, so every retry inside the
+SDK takes one too, and the file reads, encoding and request building before it
+do not delay a request past its turn (a request sent later than its turn
+crowds the next window at the server). For any other provider the stage takes
+the turn just before the call.
+
 The caller holds its adaptive in-flight slot (`_limits.py`) while it waits, so a
 process reserves at most its cap of requests ahead.
 """
@@ -25,15 +33,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import anyio
+import httpx
 
 from .._observability import METRICS
 from .._settings import Settings
 from ..storage import RateBuckets
 
-__all__ = ["RateLimit", "SharedRateLimit", "model_limits"]
+__all__ = [
+    "RateLimit",
+    "SharedRateLimit",
+    "TakesTurnsAtSend",
+    "TokenCount",
+    "model_limits",
+    "take_turn_at_send",
+]
 
 
 @dataclass(frozen=True)
@@ -116,20 +134,32 @@ class SharedRateLimit:
             await self._take("tokens", self.tokens, used - estimated)
 
     @asynccontextmanager
-    async def request(self, tokens: int = 0) -> AsyncIterator[TokenCount]:
+    async def request(self, tokens: int = 0, *, at_send: bool = False) -> AsyncIterator[TokenCount]:
         """Wait for one request with about `tokens` tokens; set `.used` from the answer's usage.
 
         A request that raises gives its estimated tokens back (no answer, no
         reported use); one that leaves `.used` as `None` keeps its estimate.
+
+        Args:
+            tokens: The tokens the request is expected to use.
+            at_send: Take the turn in the HTTP client's request hook
+                (`take_turn_at_send`), once per HTTP send, instead of now: for a
+                provider that takes turns at send (`TakesTurnsAtSend`).
         """
-        await self.acquire(tokens)
         count = TokenCount()
+        if not at_send:
+            await self.acquire(tokens)
+            count.turns = 1
+        turn = _TURN.set(_Turn(self, tokens, count) if at_send else None)
         try:
             yield count
         except Exception:
-            await self.reconcile(tokens, 0)
+            if count.turns:
+                await self.reconcile(tokens, 0)
             raise
-        if count.used is not None:
+        finally:
+            _TURN.reset(turn)
+        if count.turns and count.used is not None:
             await self.reconcile(tokens, count.used)
 
 
@@ -137,3 +167,49 @@ class TokenCount:
     """The tokens a request really used, as its answer reports them (`None`: not known)."""
 
     used: int | None = None
+    turns: int = 0
+    """The requests taken from the requests bucket for it: one per HTTP send, retries included."""
+
+
+@dataclass
+class _Turn:
+    """A request waiting to take its turns at send: the limits, its estimate, its count."""
+
+    rates: SharedRateLimit
+    tokens: int
+    count: TokenCount
+
+    async def take(self) -> None:
+        # The estimate stands for the one answer that uses tokens: a refused send uses
+        # none, so a retry takes a request but no more tokens.
+        await self.rates.acquire(self.tokens if self.count.turns == 0 else 0)
+        self.count.turns += 1
+
+
+_TURN: ContextVar[_Turn | None] = ContextVar("videopipe_rate_turn", default=None)
+
+
+async def take_turn_at_send(request: httpx.Request) -> None:
+    """An httpx request hook: take the current request's turn, if it waits for one at send.
+
+    `SharedRateLimit.request(..., at_send=True)` marks the task's context; the
+    hook runs in that task right before every HTTP send of the call (the SDK's
+    retries and redirects included) and waits out the turn. Outside such a
+    context it does nothing.
+    """
+    turn = _TURN.get()
+    if turn is not None:
+        await turn.take()
+
+
+@runtime_checkable
+class TakesTurnsAtSend(Protocol):
+    """**Protocol:** a provider whose HTTP client takes the shared limits' turns itself.
+
+    Its client runs `take_turn_at_send` as a request hook, so the AI stages
+    leave the turn to it (`at_send=True`).
+    """
+
+    def takes_turns_at_send(self) -> bool:
+        """Whether every HTTP send of this provider's calls takes its turn (its own clients)."""
+        ...

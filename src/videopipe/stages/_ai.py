@@ -51,7 +51,7 @@ from .._stage import (
 )
 from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
 from ..providers._choose import NO_PROVIDER_HINT
-from ..providers._rates import SharedRateLimit, TokenCount, model_limits
+from ..providers._rates import SharedRateLimit, TakesTurnsAtSend, TokenCount, model_limits
 from ..storage import RateBuckets, Vectors
 
 __all__ = ["Caption", "Embed", "Transcribe"]
@@ -105,12 +105,18 @@ def _rates(ctx: StageContext, provider: Provider, model: str) -> SharedRateLimit
 
 
 @asynccontextmanager
-async def _rated(rates: SharedRateLimit | None, tokens: int = 0) -> AsyncIterator[TokenCount]:
-    """Wait on the shared limits (if any) for one request of about `tokens` tokens."""
+async def _rated(
+    rates: SharedRateLimit | None, provider: Provider, tokens: int = 0
+) -> AsyncIterator[TokenCount]:
+    """Wait on the shared limits (if any) for one request of about `tokens` tokens.
+
+    A provider that takes turns at send waits in its HTTP client, right before each send.
+    """
     if rates is None:
         yield TokenCount()
         return
-    async with rates.request(tokens) as count:
+    at_send = isinstance(provider, TakesTurnsAtSend) and provider.takes_turns_at_send()
+    async with rates.request(tokens, at_send=at_send) as count:
         yield count
 
 
@@ -318,7 +324,7 @@ class Transcribe:
 
         async def send(chunk: AudioChunk) -> Any:
             # Audio is limited by requests: a transcription takes no tokens from a TPM limit.
-            async with limit.request(), _rated(rates):
+            async with limit.request(), _rated(rates, provider):
                 return await provider.transcribe(chunk.path, language=self.language)
 
         audio_seconds = sum(c.end - c.start for c in chunks)
@@ -427,7 +433,7 @@ class Caption:
         rates = _rates(ctx, provider, model)
 
         async def caption(frame: Frame) -> Captioned:
-            async with _rated(rates, VISION_TOKENS) as count:
+            async with _rated(rates, provider, VISION_TOKENS) as count:
                 captioned = await provider.caption(frame.path, prompt=self.prompt)
                 count.used = _tokens(captioned.usage)
                 return captioned
@@ -563,7 +569,10 @@ class Embed:
                 rates = _rates(ctx, provider, model)
 
                 async def embed(texts: list[str]) -> Embedded:
-                    async with limit.request(), _rated(rates, text_tokens(texts)) as count:
+                    async with (
+                        limit.request(),
+                        _rated(rates, provider, text_tokens(texts)) as count,
+                    ):
                         embedded = await provider.embed(texts)
                         count.used = _tokens(embedded.usage)
                         return embedded
