@@ -17,6 +17,7 @@ from videopipe.providers import OpenAIProvider
 from videopipe.providers._rates import (
     RateLimit,
     SharedRateLimit,
+    account_limits,
     model_limits,
     take_turn_at_send,
 )
@@ -58,6 +59,9 @@ def test_per_model_settings_override_the_provider_wide_ones() -> None:
     assert model_limits(settings, "gpt-4o") == (RateLimit(5, 6), RateLimit(1000, 6))
     assert model_limits(settings, "whisper-1") == (RateLimit(100, 6), RateLimit(1000, 6))
     assert model_limits(vp.Settings(_env_file=None), "gpt-4o") == (None, None)
+    account = vp.Settings(provider_account_rpm=60, provider_account_tpm=9000, _env_file=None)
+    assert account_limits(account) == (RateLimit(60), RateLimit(9000))
+    assert account_limits(settings) == (None, None)
 
 
 def test_a_limit_must_be_positive() -> None:
@@ -125,6 +129,34 @@ async def test_the_ai_stages_take_from_the_stores_buckets_when_a_limit_is_set(
     # A fresh bucket is full (100 requests); each request took one.
     level, _ = store.buckets[f"fake:{provider.vision_model}:requests"]
     assert level == pytest.approx(100 - 2, abs=0.5)
+
+
+async def test_an_account_limit_is_one_bucket_every_model_takes_from(tmp_path: Path) -> None:
+    """PROVIDER_ACCOUNT_RPM: a server counting per key sees every model's requests in one bucket."""
+    store = CountingStore()
+    settings = vp.Settings(provider_account_rpm=6000, _env_file=None)
+    result = await _pipeline(store, tmp_path, settings).run(video(tmp_path))
+    assert result.ok
+    assert set(store.buckets) == {"fake:*:requests"}
+    # 1 transcription + 2 captions + 1 embeddings request, each one turn of the one bucket.
+    assert store.takes == [("fake:*:requests", 1)] * 4
+
+
+async def test_a_request_waits_for_the_stricter_of_its_model_and_account_limits() -> None:
+    """Model: 10 a second (a turn every 1/9 s); account: 4 a second (every 1/3 s), shared."""
+    store, sleeps = MemoryStore(), Sleeps()
+    limits = {"requests": RateLimit(10, 1), "account_requests": RateLimit(4, 1), "sleep": sleeps}
+    vision = SharedRateLimit(store, "openai", "gpt-4o", **limits)  # type: ignore[arg-type]
+    embed = SharedRateLimit(store, "openai", "text-embedding-3-small", **limits)  # type: ignore[arg-type]
+    await vision.acquire()
+    await vision.acquire()
+    await embed.acquire()  # its own model's bucket is full, the account's is not
+    assert sleeps.waits == pytest.approx([1 / 3, 2 / 3], abs=0.02)
+    assert set(store.buckets) == {
+        "openai:gpt-4o:requests",
+        "openai:text-embedding-3-small:requests",
+        "openai:*:requests",
+    }
 
 
 async def test_without_limits_no_bucket_is_touched(tmp_path: Path) -> None:

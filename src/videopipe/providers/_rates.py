@@ -49,6 +49,7 @@ __all__ = [
     "SharedRateLimit",
     "TakesTurnsAtSend",
     "TokenCount",
+    "account_limits",
     "model_limits",
     "take_turn_at_send",
 ]
@@ -76,6 +77,17 @@ def model_limits(settings: Settings, model: str) -> tuple[RateLimit | None, Rate
     """The requests and tokens limits of `model` in `settings` (`None`: no such limit)."""
     rpm = settings.provider_model_rpm.get(model, settings.provider_rpm)
     tpm = settings.provider_model_tpm.get(model, settings.provider_tpm)
+    return _limits(settings, rpm, tpm)
+
+
+def account_limits(settings: Settings) -> tuple[RateLimit | None, RateLimit | None]:
+    """The requests and tokens limits of the whole account, every model together (`None`: none)."""
+    return _limits(settings, settings.provider_account_rpm, settings.provider_account_tpm)
+
+
+def _limits(
+    settings: Settings, rpm: float | None, tpm: float | None
+) -> tuple[RateLimit | None, RateLimit | None]:
     window = settings.provider_rate_window_sec
     return (
         None if rpm is None else RateLimit(rpm, window),
@@ -86,12 +98,19 @@ def model_limits(settings: Settings, model: str) -> tuple[RateLimit | None, Rate
 class SharedRateLimit:
     """The requests and tokens limits of one provider model, drawn from the store's buckets.
 
+    The model's buckets are keyed `provider:model:requests` and
+    `provider:model:tokens`; the account's, which every model of the provider
+    shares, `provider:*:requests` and `provider:*:tokens`. A request takes
+    from each bucket that has a limit and waits for the slowest.
+
     Args:
         buckets: Where the buckets live: the store every worker shares.
         provider: The provider's name, part of the buckets' keys.
         model: The model, part of the buckets' keys.
-        requests: The requests limit, if any.
-        tokens: The tokens limit, if any.
+        requests: The model's requests limit, if any.
+        tokens: The model's tokens limit, if any.
+        account_requests: The account's requests limit (every model together), if any.
+        account_tokens: The account's tokens limit (every model together), if any.
         sleep: How to wait (tests pass their own).
     """
 
@@ -103,35 +122,49 @@ class SharedRateLimit:
         *,
         requests: RateLimit | None = None,
         tokens: RateLimit | None = None,
+        account_requests: RateLimit | None = None,
+        account_tokens: RateLimit | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.buckets = buckets
         self.requests = requests
         self.tokens = tokens
         self.key = f"{provider}:{model}"
+        self._requests = [
+            (f"{key}:requests", limit)
+            for key, limit in [(self.key, requests), (f"{provider}:*", account_requests)]
+            if limit is not None
+        ]
+        self._tokens = [
+            (f"{key}:tokens", limit)
+            for key, limit in [(self.key, tokens), (f"{provider}:*", account_tokens)]
+            if limit is not None
+        ]
         self._sleep = sleep
         self._waited = METRICS.provider_rate_wait.labels(provider, model)
 
-    async def _take(self, kind: str, limit: RateLimit, amount: float) -> float:
+    async def _take(self, key: str, limit: RateLimit, amount: float) -> float:
         return await self.buckets.take_tokens(
-            f"{self.key}:{kind}", capacity=limit.capacity, rate=limit.rate, amount=amount
+            key, capacity=limit.capacity, rate=limit.rate, amount=amount
         )
 
     async def acquire(self, tokens: int = 0) -> None:
         """Take one request and `tokens` estimated tokens; wait until they may be used."""
         wait = 0.0
-        if self.requests is not None:
-            wait = await self._take("requests", self.requests, 1)
-        if self.tokens is not None and tokens > 0:
-            wait = max(wait, await self._take("tokens", self.tokens, tokens))
+        for key, limit in self._requests:
+            wait = max(wait, await self._take(key, limit, 1))
+        if tokens > 0:
+            for key, limit in self._tokens:
+                wait = max(wait, await self._take(key, limit, tokens))
         if wait > 0:
             self._waited.inc(wait)
             await self._sleep(wait)
 
     async def reconcile(self, estimated: int, used: int) -> None:
-        """Correct the tokens bucket by what the answer reported against the estimate."""
-        if self.tokens is not None and used != estimated:
-            await self._take("tokens", self.tokens, used - estimated)
+        """Correct the tokens buckets by what the answer reported against the estimate."""
+        if used != estimated:
+            for key, limit in self._tokens:
+                await self._take(key, limit, used - estimated)
 
     @asynccontextmanager
     async def request(self, tokens: int = 0, *, at_send: bool = False) -> AsyncIterator[TokenCount]:

@@ -51,7 +51,13 @@ from .._stage import (
 )
 from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
 from ..providers._choose import NO_PROVIDER_HINT
-from ..providers._rates import SharedRateLimit, TakesTurnsAtSend, TokenCount, model_limits
+from ..providers._rates import (
+    SharedRateLimit,
+    TakesTurnsAtSend,
+    TokenCount,
+    account_limits,
+    model_limits,
+)
 from ..storage import RateBuckets, Vectors
 
 __all__ = ["Caption", "Embed", "Transcribe"]
@@ -91,9 +97,10 @@ def _limit(ctx: StageContext, provider: Provider, endpoint: str, model: str) -> 
 
 
 def _rates(ctx: StageContext, provider: Provider, model: str) -> SharedRateLimit | None:
-    """The shared RPM/TPM limits of `model` (`PROVIDER_RPM`, ...), or `None` when none is set."""
+    """The shared RPM/TPM limits of `model` and of the account, or `None` when none is set."""
     requests, tokens = model_limits(ctx.settings, model)
-    if requests is None and tokens is None:
+    account_requests, account_tokens = account_limits(ctx.settings)
+    if requests is None and tokens is None and account_requests is None and account_tokens is None:
         return None
     if not isinstance(ctx.store, RateBuckets):
         raise ConfigurationError(
@@ -101,7 +108,15 @@ def _rates(ctx: StageContext, provider: Provider, model: str) -> SharedRateLimit
             f"store {type(ctx.store).__name__} keeps no rate buckets: use a store that also "
             "implements videopipe.storage.RateBuckets (every videopipe.storage.Store does)"
         )
-    return SharedRateLimit(ctx.store, provider.name, model, requests=requests, tokens=tokens)
+    return SharedRateLimit(
+        ctx.store,
+        provider.name,
+        model,
+        requests=requests,
+        tokens=tokens,
+        account_requests=account_requests,
+        account_tokens=account_tokens,
+    )
 
 
 @asynccontextmanager
