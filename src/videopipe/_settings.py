@@ -143,6 +143,23 @@ class Settings(BaseSettings):
             "`PROVIDER_MODEL_TPM`."
         ),
     )
+    provider_account_rpm: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Requests per minute allowed to the provider account (the API key) as a whole, "
+            "every model together, across every worker sharing the store; off by default. "
+            "Applies on top of the per-model limits."
+        ),
+    )
+    provider_account_tpm: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Tokens per minute allowed to the provider account as a whole, every model "
+            "together; off by default. Applies on top of the per-model limits."
+        ),
+    )
     provider_model_rpm: dict[str, float] = Field(
         default_factory=dict,
         description=(

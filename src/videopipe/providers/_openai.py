@@ -24,6 +24,7 @@ from .._observability import METRICS
 from .._secrets import redact, register_secret
 from ._base import CallUsage, Captioned, Embedded, FrameAnalysis, Price, Transcript, TranscriptPiece
 from ._http import api_message, classify_http_error, scrubbed
+from ._rates import take_turn_at_send
 
 if TYPE_CHECKING:
     import openai
@@ -195,7 +196,12 @@ class OpenAIProvider:
             existing = self._clients.get(token)
             if existing is not None:
                 return existing
-            client: openai.AsyncOpenAI = self._openai.AsyncOpenAI(**self._options)
+            # The shared RPM/TPM turn is taken in the request hook, right before each
+            # send (the SDK's retries included), not before the call (`providers._rates`).
+            http = self._openai.DefaultAsyncHttpxClient(
+                event_hooks={"request": [take_turn_at_send]}
+            )
+            client: openai.AsyncOpenAI = self._openai.AsyncOpenAI(**self._options, http_client=http)
             self._clients[token] = client
         # An async generator first run on this loop is finalized by the loop when it ends
         # (`shutdown_asyncgens`, which `asyncio.run` and `anyio.run` call): that closes the
@@ -237,6 +243,15 @@ class OpenAIProvider:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    def takes_turns_at_send(self) -> bool:
+        """Whether the shared limits' turns are taken right before each HTTP send.
+
+        True for the clients this provider makes (their request hook takes the
+        turn); an injected `client` has no such hook, so the stages take the
+        turn before the call.
+        """
+        return self.client is None
 
     @property
     def embedding_model(self) -> str:

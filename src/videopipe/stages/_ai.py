@@ -51,7 +51,13 @@ from .._stage import (
 )
 from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
 from ..providers._choose import NO_PROVIDER_HINT
-from ..providers._rates import SharedRateLimit, TokenCount, model_limits
+from ..providers._rates import (
+    SharedRateLimit,
+    TakesTurnsAtSend,
+    TokenCount,
+    account_limits,
+    model_limits,
+)
 from ..storage import RateBuckets, Vectors
 
 __all__ = ["Caption", "Embed", "Transcribe"]
@@ -91,9 +97,10 @@ def _limit(ctx: StageContext, provider: Provider, endpoint: str, model: str) -> 
 
 
 def _rates(ctx: StageContext, provider: Provider, model: str) -> SharedRateLimit | None:
-    """The shared RPM/TPM limits of `model` (`PROVIDER_RPM`, ...), or `None` when none is set."""
+    """The shared RPM/TPM limits of `model` and of the account, or `None` when none is set."""
     requests, tokens = model_limits(ctx.settings, model)
-    if requests is None and tokens is None:
+    account_requests, account_tokens = account_limits(ctx.settings)
+    if requests is None and tokens is None and account_requests is None and account_tokens is None:
         return None
     if not isinstance(ctx.store, RateBuckets):
         raise ConfigurationError(
@@ -101,16 +108,30 @@ def _rates(ctx: StageContext, provider: Provider, model: str) -> SharedRateLimit
             f"store {type(ctx.store).__name__} keeps no rate buckets: use a store that also "
             "implements videopipe.storage.RateBuckets (every videopipe.storage.Store does)"
         )
-    return SharedRateLimit(ctx.store, provider.name, model, requests=requests, tokens=tokens)
+    return SharedRateLimit(
+        ctx.store,
+        provider.name,
+        model,
+        requests=requests,
+        tokens=tokens,
+        account_requests=account_requests,
+        account_tokens=account_tokens,
+    )
 
 
 @asynccontextmanager
-async def _rated(rates: SharedRateLimit | None, tokens: int = 0) -> AsyncIterator[TokenCount]:
-    """Wait on the shared limits (if any) for one request of about `tokens` tokens."""
+async def _rated(
+    rates: SharedRateLimit | None, provider: Provider, tokens: int = 0
+) -> AsyncIterator[TokenCount]:
+    """Wait on the shared limits (if any) for one request of about `tokens` tokens.
+
+    A provider that takes turns at send waits in its HTTP client, right before each send.
+    """
     if rates is None:
         yield TokenCount()
         return
-    async with rates.request(tokens) as count:
+    at_send = isinstance(provider, TakesTurnsAtSend) and provider.takes_turns_at_send()
+    async with rates.request(tokens, at_send=at_send) as count:
         yield count
 
 
@@ -318,7 +339,7 @@ class Transcribe:
 
         async def send(chunk: AudioChunk) -> Any:
             # Audio is limited by requests: a transcription takes no tokens from a TPM limit.
-            async with limit.request(), _rated(rates):
+            async with limit.request(), _rated(rates, provider):
                 return await provider.transcribe(chunk.path, language=self.language)
 
         audio_seconds = sum(c.end - c.start for c in chunks)
@@ -427,7 +448,7 @@ class Caption:
         rates = _rates(ctx, provider, model)
 
         async def caption(frame: Frame) -> Captioned:
-            async with _rated(rates, VISION_TOKENS) as count:
+            async with _rated(rates, provider, VISION_TOKENS) as count:
                 captioned = await provider.caption(frame.path, prompt=self.prompt)
                 count.used = _tokens(captioned.usage)
                 return captioned
@@ -563,7 +584,10 @@ class Embed:
                 rates = _rates(ctx, provider, model)
 
                 async def embed(texts: list[str]) -> Embedded:
-                    async with limit.request(), _rated(rates, text_tokens(texts)) as count:
+                    async with (
+                        limit.request(),
+                        _rated(rates, provider, text_tokens(texts)) as count,
+                    ):
                         embedded = await provider.embed(texts)
                         count.used = _tokens(embedded.usage)
                         return embedded
