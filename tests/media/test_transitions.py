@@ -31,7 +31,7 @@ from scenedetect import (
 )
 
 import videopipe as vp
-from videopipe._media import SceneSpan, detect_transitions, find_ffmpeg
+from videopipe._media import SceneSpan, detect_transitions, find_ffmpeg, normalize
 from videopipe.stages import DetectScenes, ExtractFrames, Normalize
 from videopipe.testing import MemoryStore
 
@@ -443,3 +443,23 @@ def test_a_min_scene_len_must_be_positive() -> None:
         DetectScenes(min_scene_len=0)
     with pytest.raises(ValueError, match="scene_min_len_sec"):
         vp.Settings(_env_file=None, scene_min_len_sec=-1)
+
+
+async def test_detection_reports_its_progress_in_media_seconds(clips) -> None:
+    """About once per second of video, rising, and the whole duration at the end."""
+    seen: list[float] = []
+    spans = await detect_transitions(clips["cuts"], progress=seen.append)
+    assert seen == sorted(seen)
+    assert len(seen) == 7  # 1, 2, ... 6 s, then 7 s: the end
+    assert seen[-1] == spans[-1].end == pytest.approx(7.0, abs=FRAME)
+    assert all(1.0 <= b - a <= 1.0 + 1.5 * FRAME for a, b in itertools.pairwise([0.0, *seen]))
+
+
+async def test_normalize_reports_its_progress_in_media_seconds(clips, tmp_path) -> None:
+    """From FFmpeg's `-progress`: rising media seconds up to the video's 7 s."""
+    seen: list[float] = []
+    out = (tmp_path / "n.mp4", tmp_path / "a.wav")
+    info = await normalize(clips["cuts"], *out, progress=seen.append)
+    assert seen
+    assert seen == sorted(seen)
+    assert seen[-1] == pytest.approx(info.duration_sec, abs=0.1)

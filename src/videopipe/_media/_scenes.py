@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -89,6 +90,7 @@ async def detect_transitions(
     downscale: float | None = None,
     fade_detection: bool = True,
     max_frames: int | None = None,
+    progress: Callable[[float], object] | None = None,
 ) -> list[SceneSpan]:
     """Split a video into scenes, and say how each boundary happens.
 
@@ -133,6 +135,10 @@ async def detect_transitions(
         fade_detection: Also find fades through black and cross-dissolves.
         max_frames: Stop with `InputTooLarge` (`MAX_DECODED_FRAMES`) past this
             many frames: a file whose frames outnumber its probe cannot multiply work.
+        progress: Called with the media seconds decoded so far, about once per
+            second of video and once at the end, from the decoding thread: it must
+            be quick and thread-safe (set a number; for async code, hand it over
+            with `anyio.from_thread`).
 
     Returns:
         The scenes in order, contiguous.
@@ -157,6 +163,7 @@ async def detect_transitions(
             downscale=downscale,
             fade_detection=fade_detection,
             max_frames=max_frames,
+            progress=progress,
         )
     )
 
@@ -332,6 +339,7 @@ def _detect_scenes(
     downscale: float | None,
     fade_detection: bool,
     max_frames: int | None,
+    progress: Callable[[float], object] | None = None,
 ) -> list[SceneSpan]:
     import av
     import cv2
@@ -363,7 +371,7 @@ def _detect_scenes(
         # Compact arrays: a 3-hour video is 324,000 frames.
         times = array("d")
         brightness = array("d")
-        end = 0.0
+        end = reported = 0.0
         try:
             for frame in container.decode(stream):
                 cancel_point()
@@ -383,6 +391,9 @@ def _detect_scenes(
                 times.append(t)
                 step = float(frame.duration * time_base) if frame.duration and time_base else 0.0
                 end = max(end, t + (step or 1 / fps))
+                if progress is not None and end >= reported + 1.0:
+                    reported = end
+                    progress(end)
                 image = _small_bgr(frame, small, cv2)
                 tiny = cv2.resize(image, (32, 18), interpolation=cv2.INTER_AREA)
                 thumbnail = np.asarray(tiny, dtype=np.float32)
@@ -403,6 +414,8 @@ def _detect_scenes(
             raise CorruptMedia(f"{path}: the video stream holds no frame.", path=path)
         for cut in adaptive.post_process(FrameTimecode(len(times) - 1, fps=fps)):
             flashes.candidate(int(cut.frame_num))
+        if progress is not None and end > reported:
+            progress(end)
     cuts = [(min(i, len(times) - 1), flat) for i, flat in flashes.finish() if i > 0]
     if dissolves is None:
         found = [_Boundary(i, "cut", "cut") for i, _ in cuts]
