@@ -36,6 +36,7 @@ __all__ = [
     "StageRun",
     "StageStatus",
     "TranscriptSegment",
+    "TransitionKind",
     "Usage",
     "UsageSummary",
     "Video",
@@ -158,14 +159,38 @@ class StageRun(_Record):
     """A small summary of the output (counts, skip reason), for reports."""
 
 
+TransitionKind = Literal["cut", "fade_in", "fade_out", "dissolve"]
+"""How a scene boundary happens: a hard cut, a fade from or to black, or a cross-dissolve."""
+
+
 class Scene(_Record):
-    """A scene: the span between two detected cuts."""
+    """A scene: the span between two detected boundaries, with how it begins and ends.
+
+    The scenes of a video cover it without gaps. A black stretch (frames darker
+    than PySceneDetect's `ThresholdDetector` threshold) between two scenes is
+    split between them, and lies between `content_end` of the one and
+    `content_start` of the next: a scene never consists of black frames alone.
+
+    Note:
+        `transition_in`, `transition_out`, `content_start` and `content_end`
+        were added in 0.2.0; scenes stored before have `None` there.
+    """
 
     id: str
     video_id: str
     idx: int
     t_start: float
     t_end: float
+    transition_in: TransitionKind | None = None
+    """How the scene begins: `cut`, `fade_in` (from black) or `dissolve`; `None` on
+    the first scene, unless the video fades in from black."""
+    transition_out: TransitionKind | None = None
+    """How the scene ends: `cut`, `fade_out` (to black) or `dissolve`; `None` on the
+    last scene, unless the video ends on a fade to black."""
+    content_start: float | None = None
+    """Where the picture starts: after the black stretch at the scene's start, if any."""
+    content_end: float | None = None
+    """Where the picture ends: where the black stretch at the scene's end begins, if any."""
 
 
 class Frame(_Record):

@@ -216,6 +216,15 @@ class Settings(BaseSettings):
             "fails with `StageTimeout`."
         ),
     )
+    scene_min_len_sec: float = Field(
+        default=0.5,
+        gt=0,
+        description=(
+            "Shortest scene, in seconds: no two scene boundaries are closer. PySceneDetect's "
+            "`min_scene_len` counts frames (15 by default, 0.5 s at 30 fps); this is the same "
+            "limit at the normalized frame rate."
+        ),
+    )
     provider: str = Field(
         default="auto",
         validation_alias=AliasChoices("VIDEOPIPE_PROVIDER", "provider"),

@@ -21,7 +21,11 @@ def video(video_id: str = "talk", **fields) -> Video:
     return Video(id=video_id, original_path=f"/videos/{video_id}.mp4", **fields)
 
 
+KINDS = ("cut", "fade_in", "fade_out", "dissolve")
+
+
 def scenes(video_id: str, n: int, *, length: float = 10.0) -> list[Scene]:
+    """`n` scenes of `length` s; their boundaries go through every kind, some with black edges."""
     return [
         Scene(
             id=scene_id(video_id, i),
@@ -29,6 +33,10 @@ def scenes(video_id: str, n: int, *, length: float = 10.0) -> list[Scene]:
             idx=i,
             t_start=i * length,
             t_end=(i + 1) * length,
+            transition_in=None if i == 0 else KINDS[i % 4],
+            transition_out=None if i == n - 1 else KINDS[(i + 1) % 4],
+            content_start=i * length + (0.25 if i % 2 else 0.0),
+            content_end=(i + 1) * length - (0.125 if i % 3 else 0.0),
         )
         for i in range(n)
     ]

@@ -74,6 +74,27 @@ async def test_the_last_of_two_rows_with_one_id_wins(store, kind: Kind) -> None:
     assert await kind.list(store, "talk") == [changed]
 
 
+async def test_scenes_keep_their_transitions_and_picture_spans(store) -> None:
+    """Each boundary's kind and the black edges come back; scenes from before them too."""
+    await store.upsert_video(records.video("talk"))
+    rows = records.scenes("talk", 5)
+    assert {s.transition_in for s in rows[1:]} == set(records.KINDS)
+    bare = [s.model_copy(update={"idx": s.idx + 5, "id": s.id + "b"}) for s in rows]
+    bare = [
+        s.model_copy(
+            update={
+                "transition_in": None,
+                "transition_out": None,
+                "content_start": None,
+                "content_end": None,
+            }
+        )
+        for s in bare
+    ]
+    await store.save_scenes("talk", rows + bare)
+    assert await store.list_scenes("talk") == rows + bare
+
+
 async def test_saving_needs_the_video(store, kind: Kind) -> None:
     with pytest.raises(NotFound):
         await kind.save(store, "ghost", kind.make("ghost", 1))

@@ -9,7 +9,7 @@ A module per concern, each importing only those listed before it:
 
 - `_probe`: `probe()`, `MediaInfo`, `check_limits()`, opening media with PyAV and its typed errors;
 - `_ffmpeg`: finding and running FFmpeg, and `normalize()`;
-- `_scenes`: `detect_scenes()`;
+- `_scenes`: `detect_scenes()`, `detect_transitions()`;
 - `_frames`: `extract_frames()` and the perceptual hashes;
 - `_srt`: `format_srt()`;
 - `_utterances`: `utterances()`, `attach_text()`, `speech_span()`,
@@ -36,8 +36,8 @@ from ._probe import (
     probe,
     target_size,
 )
+from ._scenes import SceneSpan, detect_scenes, detect_transitions
 from ._scenes import _Dissolves as _Dissolves
-from ._scenes import detect_scenes
 from ._srt import format_srt
 from ._utterances import (
     Utterance,
@@ -51,12 +51,14 @@ from ._utterances import (
 
 __all__ = [
     "MediaInfo",
+    "SceneSpan",
     "Utterance",
     "Word",
     "attach_text",
     "check_limits",
     "decode_audio",
     "detect_scenes",
+    "detect_transitions",
     "extract_frames",
     "ffmpeg_calls",
     "find_ffmpeg",

@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
@@ -124,6 +124,7 @@ async def run_ffmpeg(
     what: str,
     path: StrPath | None = None,
     ffmpeg: str | None = None,
+    progress: Callable[[float], object] | None = None,
 ) -> None:
     """Run FFmpeg with `args` as an async subprocess, and wait for it to finish.
 
@@ -136,6 +137,8 @@ async def run_ffmpeg(
         what: What the run does, for the error message, such as `"normalize talk.mp4"`.
         path: The input file the run is about, recorded on the error.
         ffmpeg: The FFmpeg executable; by default `find_ffmpeg()`.
+        progress: Called with the media seconds written so far, from FFmpeg's
+            `-progress` reports (about twice a second), on the event loop.
 
     Raises:
         MediaError: FFmpeg exited with an error; the message ends with the last
@@ -145,6 +148,8 @@ async def run_ffmpeg(
     global _ffmpeg_call_count
     executable = find_ffmpeg(ffmpeg)
     command = [executable, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
+    if progress is not None:
+        command += ["-progress", "pipe:1"]
     command += map(str, args)
     try:
         # Shielded: a cancellation landing between the fork and the return would leave a
@@ -153,7 +158,7 @@ async def run_ffmpeg(
             process = await anyio.open_process(
                 command,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL if progress is None else subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
     except OSError as exc:
@@ -166,15 +171,11 @@ async def run_ffmpeg(
     tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
     try:
         assert process.stderr is not None
-        pending = b""
-        # Drained as it comes, not at exit: a chatty FFmpeg would otherwise fill the
-        # pipe and block forever, and only the tail is kept, so memory stays bounded.
-        async for chunk in process.stderr:
-            *lines, pending = (pending + chunk).split(b"\n")
-            tail.extend(_decode_line(line) for line in lines if line.strip())
-            pending = pending[-4096:]
-        if pending.strip():
-            tail.append(_decode_line(pending))
+        async with anyio.create_task_group() as group:
+            if progress is not None:
+                assert process.stdout is not None
+                group.start_soon(_read_progress, process.stdout, progress)
+            await _drain(process.stderr, tail)
         returncode = await process.wait()
     except BaseException:
         with suppress(ProcessLookupError):
@@ -189,6 +190,33 @@ async def run_ffmpeg(
         how = f"exit code {returncode}" if returncode > 0 else f"killed by signal {-returncode}"
         details = "\n".join(tail) or "(FFmpeg printed nothing)"
         raise MediaError(f"FFmpeg failed to {what} ({how}):\n{details}", path=path)
+
+
+async def _drain(stream: AsyncIterable[bytes], tail: deque[str]) -> None:
+    """Read `stream` to its end, keeping its last lines in `tail`."""
+    pending = b""
+    # Drained as it comes, not at exit: a chatty FFmpeg would otherwise fill the
+    # pipe and block forever, and only the tail is kept, so memory stays bounded.
+    async for chunk in stream:
+        *lines, pending = (pending + chunk).split(b"\n")
+        tail.extend(_decode_line(line) for line in lines if line.strip())
+        pending = pending[-4096:]
+    if pending.strip():
+        tail.append(_decode_line(pending))
+
+
+async def _read_progress(stream: AsyncIterable[bytes], progress: Callable[[float], object]) -> None:
+    """Call `progress` with each `out_time_us` of FFmpeg's `-progress` key=value lines."""
+    pending = b""
+    async for chunk in stream:
+        *lines, pending = (pending + chunk).split(b"\n")
+        pending = pending[-4096:]
+        for line in lines:
+            key, _, value = line.partition(b"=")
+            # `out_time_us` (FFmpeg 5+; `out_time_ms` is microseconds too, misnamed);
+            # "N/A" before the first packet is written.
+            if key.strip() == b"out_time_us" and value.strip().isdigit():
+                progress(int(value) / 1e6)
 
 
 def _decode_line(line: bytes) -> str:
@@ -208,6 +236,7 @@ async def normalize(
     info: MediaInfo | None = None,
     ffmpeg: str | None = None,
     max_output_bytes: int | None = None,
+    progress: Callable[[float], object] | None = None,
 ) -> MediaInfo:
     """Transcode `src` to a 720p/30 fps H.264 + AAC MP4 and a 16 kHz mono WAV, in one FFmpeg run.
 
@@ -230,6 +259,8 @@ async def normalize(
         ffmpeg: The FFmpeg executable; by default `find_ffmpeg()`.
         max_output_bytes: FFmpeg stops writing the MP4 at this size, and the
             run fails with `InputTooLarge` (`MAX_OUTPUT_BYTES`).
+        progress: Called with the media seconds written so far, about twice a
+            second (FFmpeg's `-progress`), on the event loop.
 
     Returns:
         The probe of the normalized MP4 (`has_audio` tells whether the WAV exists).
@@ -254,7 +285,7 @@ async def normalize(
     video_out.parent.mkdir(parents=True, exist_ok=True)
     audio_out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        await run_ffmpeg(args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg)
+        await run_ffmpeg(args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg, progress=progress)
         if max_output_bytes is not None and video_tmp.stat().st_size >= max_output_bytes:
             raise InputTooLarge(
                 f"normalizing {src} reached the output limit of {max_output_bytes:,} bytes: "

@@ -1,17 +1,18 @@
 """Scene detection: hard cuts, fades through black and cross-dissolves in one decode.
 
-PySceneDetect's `AdaptiveDetector` finds the cuts and its `ThresholdDetector`
-the fades; `_Dissolves` finds cross-dissolves. Frames are decoded with PyAV in
-a worker thread and shrunk before the detectors see them.
+PySceneDetect's `AdaptiveDetector` finds the cuts, `_Flashes` drops those the
+picture comes back from; fades follow `ThresholdDetector`'s rule on each frame's
+mean, and `_Dissolves` finds cross-dissolves. Frames are decoded with PyAV in a
+worker thread and shrunk before the detectors see them.
 """
 
 from __future__ import annotations
 
-import itertools
 from array import array
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -19,6 +20,7 @@ import numpy as np
 
 from .._exceptions import CorruptMedia, InputTooLarge
 from .._imports import quiet_tqdm_import
+from .._models import TransitionKind
 from .._sync import cancel_point
 from ._probe import StrPath, _check_file, _even, _open_video, _reason
 
@@ -30,6 +32,26 @@ if TYPE_CHECKING:
 _SCENE_WIDTH = 256
 # ThresholdDetector's default: a frame whose mean 8-bit value is below this is black.
 _BLACK = 12.0
+# A stretch is entered or left by a cut, not a fade, when the picture on the other
+# side is at least this bright: a fade steps down a little at a time.
+_ABRUPT = 2 * _BLACK
+# Standard deviation (8-bit) of a 32x18 thumbnail below which a frame is flat (one colour).
+_FLAT = 2.0
+
+
+class SceneSpan(NamedTuple):
+    """One scene found by `detect_transitions`: its span, how it begins and ends, its picture."""
+
+    start: float
+    end: float
+    transition_in: TransitionKind | None
+    """`cut`, `fade_in` or `dissolve`; `None` when the video starts on this scene's picture."""
+    transition_out: TransitionKind | None
+    """`cut`, `fade_out` or `dissolve`; `None` when the video ends on this scene's picture."""
+    content_start: float
+    """Where the picture starts: `start`, or the end of the black stretch it opens with."""
+    content_end: float
+    """Where the picture ends: `end`, or the start of the black stretch it closes with."""
 
 
 async def detect_scenes(
@@ -43,15 +65,57 @@ async def detect_scenes(
 ) -> list[tuple[float, float]]:
     """Split a video into scenes; return each scene's `(start, end)` in seconds.
 
+    The spans of `detect_transitions`, which takes the same arguments and also
+    says how each scene begins and ends.
+
+    Examples:
+        >>> await detect_scenes("processed/talk/normalized.mp4")  # doctest: +SKIP
+        [(0.0, 12.4), (12.4, 31.033333), (31.033333, 60.0)]
+    """
+    spans = await detect_transitions(
+        video_path,
+        threshold=threshold,
+        min_scene_len=min_scene_len,
+        downscale=downscale,
+        fade_detection=fade_detection,
+        max_frames=max_frames,
+    )
+    return [(span.start, span.end) for span in spans]
+
+
+async def detect_transitions(
+    video_path: StrPath,
+    *,
+    threshold: float = 3.0,
+    min_scene_len: float = 0.5,
+    downscale: float | None = None,
+    fade_detection: bool = True,
+    max_frames: int | None = None,
+    progress: Callable[[float], object] | None = None,
+) -> list[SceneSpan]:
+    """Split a video into scenes, and say how each boundary happens.
+
     Hard cuts come from PySceneDetect's `AdaptiveDetector`, at the frame it
-    reports. With `fade_detection`, two more detectors find gradual transitions,
-    which `AdaptiveDetector` misses: PySceneDetect's `ThresholdDetector` for
-    fades through black (the boundary is the middle of the dark stretch) and a
-    cross-dissolve detector (the boundary is the middle of the dissolve). A
-    gradual boundary closer than `min_scene_len` to a cut or to another boundary
-    is dropped, so a transition yields one boundary; and a "cut" between two
-    black frames, which `AdaptiveDetector` reports inside fades because hue is
-    noise in the dark, gives way to the fade's boundary.
+    reports, less flashes: a "cut" after which the picture comes back within a
+    quarter of a second is a flash (a photographer's flash, a white frame) and
+    splits nothing. With `fade_detection`, gradual transitions are found too:
+
+    - Fades through black, by `ThresholdDetector`'s rule: frames whose mean
+      8-bit value is below 12 are black, and a black stretch between two pictures
+      is a boundary at its middle. A change of picture inside the dark stretch (a
+      cut between two dim pictures) is the boundary instead, at its frame. The
+      stretch itself is split between the two scenes, each side recorded as
+      `content_end` / `content_start`, so no scene is black frames alone; a
+      "cut" `AdaptiveDetector` reports where a picture meets a flat black frame
+      (hue is noise in the dark) is the stretch's edge, not a boundary. A fade to
+      black at the end ends the last scene (`transition_out="fade_out"`, its
+      `content_end` where the picture goes black), and a fade in from black at the
+      start begins the first.
+    - Cross-dissolves (the boundary is the middle of the dissolve, or the frame
+      where `AdaptiveDetector` cuts inside it).
+
+    A gradual boundary closer than `min_scene_len` to another is dropped, so a
+    transition yields one boundary.
 
     The video is decoded once with PyAV, in a worker thread that checks for
     cancellation at every frame (a timeout or a worker's stop ends it within
@@ -65,15 +129,20 @@ async def detect_scenes(
         video_path: The video, normally the normalized MP4.
         threshold: `AdaptiveDetector`'s `adaptive_threshold`: how much a frame's
             change must exceed its neighbours' to count as a cut. Lower finds more.
-        min_scene_len: Shortest scene, in seconds.
+        min_scene_len: Shortest scene, in seconds: PySceneDetect's `min_scene_len`
+            (which counts frames), converted at the video's frame rate.
         downscale: Divide the frame size by this before detection; by default the
             long side becomes 256 pixels, as with PySceneDetect's own default.
         fade_detection: Also find fades through black and cross-dissolves.
         max_frames: Stop with `InputTooLarge` (`MAX_DECODED_FRAMES`) past this
             many frames: a file whose frames outnumber its probe cannot multiply work.
+        progress: Called with the media seconds decoded so far, about once per
+            second of video and once at the end, from the decoding thread: it must
+            be quick and thread-safe (set a number; for async code, hand it over
+            with `anyio.from_thread`).
 
     Returns:
-        `(start, end)` times in seconds, in order, contiguous.
+        The scenes in order, contiguous.
 
     Raises:
         InputNotFound: The file does not exist.
@@ -83,8 +152,9 @@ async def detect_scenes(
         InputTooLarge: More than `max_frames` frames.
 
     Examples:
-        >>> await detect_scenes("processed/talk/normalized.mp4")  # doctest: +SKIP
-        [(0.0, 12.4), (12.4, 31.033333), (31.033333, 60.0)]
+        >>> spans = await detect_transitions("processed/talk/normalized.mp4")  # doctest: +SKIP
+        >>> [(s.start, s.transition_in) for s in spans]  # doctest: +SKIP
+        [(0.0, None), (12.4, 'cut'), (31.266667, 'fade_in')]
     """
     return await anyio.to_thread.run_sync(
         lambda: _detect_scenes(
@@ -94,8 +164,64 @@ async def detect_scenes(
             downscale=downscale,
             fade_detection=fade_detection,
             max_frames=max_frames,
+            progress=progress,
         )
     )
+
+
+class _Flashes:
+    """Tells flashes from cuts: after a flash, the picture comes back.
+
+    A candidate cut waits `window` frames; if a frame in that time is close to the
+    frame before the cut again, the "cut" was a flash (a white frame, a camera
+    flash, a glitch) and is dropped. Each candidate also records whether it meets
+    a flat frame (a black or white screen), which makes it the edge of a stretch.
+    """
+
+    def __init__(self, window: int, *, back: float = 0.35) -> None:
+        self._window = max(1, window)
+        self._back = back
+        self._recent: deque[tuple[int, npt.NDArray[np.float32]]] = deque(maxlen=self._window + 8)
+        self._pending: list[tuple[int, npt.NDArray[np.float32], float, bool]] = []
+        self.cuts: list[tuple[int, bool]] = []  # (frame index, meets a flat frame)
+
+    def push(self, index: int, thumbnail: npt.NDArray[np.float32]) -> None:
+        self._recent.append((index, thumbnail))
+        self._pending = [p for p in self._pending if not self._check(p, index, thumbnail)]
+
+    def candidate(self, cut: int) -> None:
+        frames = dict(self._recent)
+        before, after = frames.get(cut - 1), frames.get(cut)
+        if before is None or after is None:
+            self.cuts.append((cut, False))
+            return
+        change = float(np.mean(np.abs(after - before)))
+        flat = min(float(before.std()), float(after.std())) < _FLAT
+        pending = (cut, before, change, flat)
+        for index, thumbnail in self._recent:
+            if index > cut and self._check(pending, index, thumbnail):
+                return
+        self._pending.append(pending)
+
+    def finish(self) -> list[tuple[int, bool]]:
+        self.cuts += [(cut, flat) for cut, _, _, flat in self._pending]
+        self._pending = []
+        return sorted(self.cuts)
+
+    def _check(
+        self,
+        pending: tuple[int, npt.NDArray[np.float32], float, bool],
+        index: int,
+        thumbnail: npt.NDArray[np.float32],
+    ) -> bool:
+        """Whether `pending` is decided at frame `index` (a flash dropped, or a cut kept)."""
+        cut, before, change, flat = pending
+        if float(np.mean(np.abs(thumbnail - before))) < self._back * change:
+            return True  # the picture came back: a flash
+        if index - cut >= self._window:
+            self.cuts.append((cut, flat))
+            return True
+        return False
 
 
 class _Dissolves:
@@ -135,6 +261,7 @@ class _Dissolves:
         self._run: list[int] = []  # end indices of consecutive matching windows
         self._pending: list[tuple[int, int]] = []  # (start, end) awaiting the frames after
         self.boundaries: list[int] = []
+        self.spans: list[tuple[int, int]] = []  # (first, last) frame of each dissolve found
 
     def push(self, index: int, thumbnail: npt.NDArray[np.float32]) -> None:
         self._history.append(thumbnail)
@@ -201,6 +328,7 @@ class _Dissolves:
             steadiness = float(np.mean(np.abs(self._at(inside) - other))) / self._span  # type: ignore[operator]
             if steadiness > self._max_steadiness * rate:
                 return
+        self.spans.append((start, end))
         self.boundaries.append((start + end) // 2)
 
 
@@ -212,12 +340,13 @@ def _detect_scenes(
     downscale: float | None,
     fade_detection: bool,
     max_frames: int | None,
-) -> list[tuple[float, float]]:
+    progress: Callable[[float], object] | None = None,
+) -> list[SceneSpan]:
     import av
     import cv2
 
     with quiet_tqdm_import():
-        from scenedetect import AdaptiveDetector, FrameTimecode, ThresholdDetector
+        from scenedetect import AdaptiveDetector, FrameTimecode
 
     _check_file(path)
     with _open_video(path) as (container, stream):
@@ -234,20 +363,18 @@ def _detect_scenes(
         # Detectors get frame indices; indices map back to presentation times below,
         # which keeps the times exact on variable frame rate video.
         adaptive = AdaptiveDetector(adaptive_threshold=threshold, min_scene_len=min_frames)
-        fades = (
-            ThresholdDetector(threshold=_BLACK, min_scene_len=min_frames)
-            if fade_detection
-            else None
+        flashes = _Flashes(round(fps / 4))
+        # Two window lengths: a 0.5 s dissolve fits in the short one, and each window
+        # of a 2 s one changes enough in the long one.
+        dissolves = (
+            [_Dissolves(round(fps / 4)), _Dissolves(round(fps / 2))] if fade_detection else None
         )
-        dissolves = _Dissolves(round(fps / 2)) if fade_detection else None
         time_base = stream.time_base
         origin = stream.start_time or 0
         # Compact arrays: a 3-hour video is 324,000 frames.
         times = array("d")
         brightness = array("d")
-        hard: list[Any] = []
-        soft: list[Any] = []
-        end = 0.0
+        end = reported = 0.0
         try:
             for frame in container.decode(stream):
                 cancel_point()
@@ -267,17 +394,20 @@ def _detect_scenes(
                 times.append(t)
                 step = float(frame.duration * time_base) if frame.duration and time_base else 0.0
                 end = max(end, t + (step or 1 / fps))
+                if progress is not None and end >= reported + 1.0:
+                    reported = end
+                    progress(end)
                 image = _small_bgr(frame, small, cv2)
-                timecode = FrameTimecode(index, fps=fps)
-                hard += adaptive.process_frame(timecode, image)
-                if fades is not None and dissolves is not None:
-                    soft += fades.process_frame(timecode, image)
-                    tiny = cv2.resize(image, (32, 18), interpolation=cv2.INTER_AREA)
-                    thumbnail = np.asarray(tiny, dtype=np.float32)
-                    # An area filter keeps the mean: the frame's brightness, for a
-                    # twentieth of the cost of averaging the frame itself.
-                    brightness.append(float(thumbnail.mean()))
-                    dissolves.push(index, thumbnail)
+                tiny = cv2.resize(image, (32, 18), interpolation=cv2.INTER_AREA)
+                thumbnail = np.asarray(tiny, dtype=np.float32)
+                flashes.push(index, thumbnail)
+                for cut in adaptive.process_frame(FrameTimecode(index, fps=fps), image):
+                    flashes.candidate(int(cut.frame_num))
+                if dissolves is not None:
+                    # ThresholdDetector's measure (the mean of the frame), in C.
+                    brightness.append(sum(cv2.mean(image)[:3]) / 3)
+                    for finder in dissolves:
+                        finder.push(index, thumbnail)
         except av.error.FFmpegError as exc:
             if not times:
                 raise CorruptMedia(
@@ -285,33 +415,176 @@ def _detect_scenes(
                 ) from exc
         if not times:
             raise CorruptMedia(f"{path}: the video stream holds no frame.", path=path)
-        last = FrameTimecode(len(times) - 1, fps=fps)
-        hard += adaptive.post_process(last)
-        if fades is not None:
-            soft += fades.post_process(last)
-        soft_indices = [int(c.frame_num) for c in soft]
-        if dissolves is not None:
-            soft_indices += dissolves.finish()
-    cut_indices = {min(int(c.frame_num), len(times) - 1) for c in hard}
-    if fade_detection:
-        # Hue and saturation are noise in near-black pixels, so AdaptiveDetector tends to
-        # "cut" where a fade enters and leaves black. ThresholdDetector places the one
-        # boundary of such a fade; a cut between two black frames is not a real one.
-        cut_indices = {
-            i
-            for i in cut_indices
-            if i == 0 or not (brightness[i] < _BLACK and brightness[i - 1] < _BLACK)
-        }
-    cut_times = sorted(times[i] for i in cut_indices)
-    boundaries = _merge_boundaries(
-        cut_times,
-        [times[min(i, len(times) - 1)] for i in soft_indices],
-        start=times[0],
-        end=end,
+        for cut in adaptive.post_process(FrameTimecode(len(times) - 1, fps=fps)):
+            flashes.candidate(int(cut.frame_num))
+        if progress is not None and end > reported:
+            progress(end)
+    cuts = [(min(i, len(times) - 1), flat) for i, flat in flashes.finish() if i > 0]
+    if dissolves is None:
+        found = [_Boundary(i, "cut", "cut") for i, _ in cuts]
+        return _spans(found, times, end, min_gap=min_scene_len)
+    dissolve_spans = []
+    for finder in dissolves:
+        finder.finish()
+        dissolve_spans += finder.spans
+    return _spans(
+        _boundaries(cuts, brightness, _union(dissolve_spans), min_frames=min_frames),
+        times,
+        end,
         min_gap=min_scene_len,
+        lead=_lead(brightness),
+        tail=_tail(brightness),
     )
-    edges = [times[0], *boundaries, end]
-    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping `(first, last)` spans merged."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+class _Boundary(NamedTuple):
+    """A boundary before frame `at`: how the scene before ends and the one after begins."""
+
+    at: int
+    out: TransitionKind
+    into: TransitionKind
+    gradual: int = 0  # 0: a cut, placed exactly; 1: a fade's middle; 2: a dissolve's
+    content_end: int | None = None  # the first black frame before it, if any
+    content_start: int | None = None  # the first picture after a black stretch, if any
+
+
+def _dark_runs(brightness: array[float]) -> list[tuple[int, int]]:
+    """`(first, after)` frame indices of each run of black frames."""
+    runs, first = [], None
+    for index, value in enumerate(brightness):
+        if value < _BLACK:
+            if first is None:
+                first = index
+        elif first is not None:
+            runs.append((first, index))
+            first = None
+    if first is not None:
+        runs.append((first, len(brightness)))
+    return runs
+
+
+def _lead(brightness: array[float]) -> tuple[int, TransitionKind] | None:
+    """Where the picture starts, and how, when the video opens on black."""
+    first = 0
+    while first < len(brightness) and brightness[first] < _BLACK:
+        first += 1
+    if 0 < first < len(brightness):
+        return first, "cut" if brightness[first] >= _ABRUPT else "fade_in"
+    return None
+
+
+def _tail(brightness: array[float]) -> tuple[int, TransitionKind] | None:
+    """Where the picture ends, and how, when the video closes on black."""
+    last = len(brightness)
+    while last > 0 and brightness[last - 1] < _BLACK:
+        last -= 1
+    if 0 < last < len(brightness):
+        return last, "cut" if brightness[last - 1] >= _ABRUPT else "fade_out"
+    return None
+
+
+def _boundaries(
+    cuts: list[tuple[int, bool]],
+    brightness: array[float],
+    dissolve_spans: list[tuple[int, int]],
+    *,
+    min_frames: int,
+) -> list[_Boundary]:
+    """The cuts, fades and dissolves of a video, from what the decode loop measured."""
+    runs = _dark_runs(brightness)
+    dark = [False] * len(brightness)
+    run_of: dict[int, int] = {}
+    for number, (first, after) in enumerate(runs):
+        for index in range(first, after):
+            dark[index] = True
+            run_of[index] = number
+    hard: list[int] = []
+    in_the_dark: dict[int, int] = {}  # run number: a change of picture inside it
+    for index, flat in cuts:
+        if not dark[index] and not dark[index - 1]:
+            hard.append(index)
+        elif dark[index] and dark[index - 1] and not flat:
+            # Two dim pictures, neither a flat black screen: a real cut in the dark.
+            in_the_dark.setdefault(run_of[index], index)
+        # Else the picture meets black: the edge of the stretch, not a boundary.
+    found: list[_Boundary] = []
+    for index in hard:
+        inside = any(first - 2 <= index <= last + 2 for first, last in dissolve_spans)
+        kind: TransitionKind = "dissolve" if inside else "cut"
+        found.append(_Boundary(index, kind, kind))
+    for first, last in dissolve_spans:
+        if not any(first - 2 <= index <= last + 2 for index in hard):
+            found.append(_Boundary((first + last) // 2, "dissolve", "dissolve", gradual=2))
+    last_fade_in = 0
+    for number, (first, after) in enumerate(runs):
+        if first == 0 or after == len(brightness):
+            continue  # the video opens or closes on black: see _lead and _tail
+        out: TransitionKind = "cut" if brightness[first - 1] >= _ABRUPT else "fade_out"
+        into: TransitionKind = "cut" if brightness[after] >= _ABRUPT else "fade_in"
+        if number in in_the_dark:
+            found.append(_Boundary(in_the_dark[number], out, into, 0, first, after))
+        elif after - last_fade_in >= min_frames:  # ThresholdDetector's rule and placement
+            middle = first + round((after - first) / 2)
+            found.append(_Boundary(middle, out, into, 1, first, after))
+            last_fade_in = after
+    return found
+
+
+def _spans(
+    found: list[_Boundary],
+    times: array[float],
+    end: float,
+    *,
+    min_gap: float,
+    lead: tuple[int, TransitionKind] | None = None,
+    tail: tuple[int, TransitionKind] | None = None,
+) -> list[SceneSpan]:
+    """The scenes between the boundaries kept: every cut, and gradual ones `min_gap` apart."""
+    start = times[0]
+    # A small slack keeps a boundary exactly `min_gap` away (a frame-rounding tie).
+    gap = min_gap - 1e-6
+    kept: list[_Boundary] = []
+    for boundary in sorted(found, key=lambda b: (b.gradual, b.at)):
+        t = times[boundary.at]
+        if not start < t < end:
+            continue
+        if boundary.gradual and (
+            t - start < gap
+            or end - t < gap
+            or any(abs(t - times[other.at]) < gap for other in kept)
+        ):
+            continue
+        kept.append(boundary)
+    kept.sort(key=lambda b: b.at)
+    spans = []
+    for number in range(len(kept) + 1):
+        before = kept[number - 1] if number else None
+        after = kept[number] if number < len(kept) else None
+        a = times[before.at] if before else start
+        b = times[after.at] if after else end
+        if b <= a:
+            continue
+        into = before.into if before else (lead[1] if lead else None)
+        out = after.out if after else (tail[1] if tail else None)
+        first = before.content_start if before else (lead[0] if lead else None)
+        last = after.content_end if after else (tail[0] if tail else None)
+        content_start = times[first] if first is not None else a
+        content_end = times[last] if last is not None else b
+        if not a <= content_start < content_end <= b:
+            content_start, content_end = a, b
+        spans.append(SceneSpan(a, b, into, out, content_start, content_end))
+    return spans
 
 
 def _small_bgr(frame: Any, size: tuple[int, int], cv2: Any) -> npt.NDArray[np.uint8]:
@@ -355,18 +628,3 @@ def _plane(plane: Any, rows: int, columns: int) -> npt.NDArray[np.uint8]:
     stride = int(plane.line_size)
     data = np.frombuffer(plane, np.uint8, count=stride * rows)
     return data.reshape(rows, stride)[:, :columns]
-
-
-def _merge_boundaries(
-    cuts: list[float], gradual: list[float], *, start: float, end: float, min_gap: float
-) -> list[float]:
-    """Hard cuts exactly as found, plus each gradual boundary not within `min_gap` of another."""
-    kept = [t for t in cuts if start < t < end]
-    # A small slack keeps a boundary exactly `min_gap` away (a frame-rounding tie).
-    gap = min_gap - 1e-6
-    for t in gradual:  # in priority order: fades through black first, then dissolves
-        if t - start < gap or end - t < gap:
-            continue
-        if all(abs(t - other) >= gap for other in kept):
-            kept.append(t)
-    return sorted(kept)

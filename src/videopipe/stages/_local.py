@@ -96,25 +96,51 @@ class Normalize:
 
 
 class DetectScenes:
-    """Find the scenes: PySceneDetect's `AdaptiveDetector` for cuts, plus fades and dissolves.
+    """Find the scenes, and how each begins and ends: cut, fade in or out, dissolve.
 
-    A video with no cut is one scene. Writes `scenes`.
+    PySceneDetect's `AdaptiveDetector` finds the cuts (flashes do not count),
+    `ThresholdDetector`'s rule the fades through black, and a dissolve detector
+    the cross-dissolves. A black stretch is split between the scenes on either
+    side (their `content_end` and `content_start` say where it lies), so no
+    scene is black frames alone. A video with no cut is one scene. Writes `scenes`.
+
+    Args:
+        min_scene_len: Shortest scene, in seconds; by default the
+            `SCENE_MIN_LEN_SEC` setting (0.5 s: PySceneDetect's 15 frames at 30 fps).
 
     Note:
-        Added in 0.1.0.
+        Added in 0.1.0. Transitions and `min_scene_len` added in 0.2.0.
     """
 
     name = SCENES
     requires = (NORMALIZE,)
 
+    def __init__(self, *, min_scene_len: float | None = None) -> None:
+        if min_scene_len is not None and not min_scene_len > 0:
+            raise ValueError(f"min_scene_len must be positive seconds, not {min_scene_len!r}")
+        self.min_scene_len = min_scene_len
+
     async def run(self, ctx: StageContext) -> list[Scene]:
         """Detect and store the scenes of the normalized video."""
-        spans = await media.detect_scenes(
-            _normalized_path(ctx), max_frames=ctx.settings.max_decoded_frames
+        min_scene_len = self.min_scene_len or ctx.settings.scene_min_len_sec
+        spans = await media.detect_transitions(
+            _normalized_path(ctx),
+            min_scene_len=min_scene_len,
+            max_frames=ctx.settings.max_decoded_frames,
         )
         scenes = [
-            Scene(id=scene_id(ctx.video.id, i), video_id=ctx.video.id, idx=i, t_start=a, t_end=b)
-            for i, (a, b) in enumerate(spans)
+            Scene(
+                id=scene_id(ctx.video.id, i),
+                video_id=ctx.video.id,
+                idx=i,
+                t_start=span.start,
+                t_end=span.end,
+                transition_in=span.transition_in,
+                transition_out=span.transition_out,
+                content_start=span.content_start,
+                content_end=span.content_end,
+            )
+            for i, span in enumerate(spans)
         ]
         await ctx.store.save_scenes(ctx.video.id, scenes)
         return scenes
@@ -127,7 +153,9 @@ class DetectScenes:
 class ExtractFrames:
     """Save one representative frame per scene and mark near-duplicates.
 
-    Each frame is a JPEG at `frames/{id}/scene_{idx:03d}.jpg` with its
+    The frame is taken within the scene's picture (between `content_start` and
+    `content_end`), never in a black stretch at its ends. Each frame is a JPEG at
+    `frames/{id}/scene_{idx:03d}.jpg` with its
     perceptual hash; a frame within `max_distance` (Hamming distance of the
     hashes) of an earlier one gets `duplicate_of`, so vision skips it.
 
@@ -151,7 +179,7 @@ class ExtractFrames:
     async def run(self, ctx: StageContext) -> list[Frame]:
         """Extract, hash and store the frames of the video's scenes."""
         scenes: list[Scene] = ctx.inputs[SCENES]
-        times = [s.t_start + self.position * (s.t_end - s.t_start) for s in scenes]
+        times = [self._time(s) for s in scenes]
         paths = [ctx.paths.frame(s.idx) for s in scenes]
         await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.frames)
         await media.extract_frames(_normalized_path(ctx), times, paths)
@@ -172,6 +200,12 @@ class ExtractFrames:
         ]
         await ctx.store.save_frames(ctx.video.id, frames)
         return frames
+
+    def _time(self, scene: Scene) -> float:
+        # Within the scene's picture: never in the black stretch at either end.
+        start = scene.t_start if scene.content_start is None else scene.content_start
+        end = scene.t_end if scene.content_end is None else scene.content_end
+        return start + self.position * (end - start)
 
     async def load(self, ctx: StageContext) -> list[Frame]:
         """The stored frames, on a re-run."""

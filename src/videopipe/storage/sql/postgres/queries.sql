@@ -219,14 +219,22 @@ SELECT * FROM stage_runs WHERE video_id = %(video_id)s ORDER BY stage
 DELETE FROM scenes WHERE video_id = %(video_id)s
 
 -- name: upsert_scene --
-INSERT INTO scenes (id, video_id, idx, t_start, t_end)
-VALUES (%(id)s, %(video_id)s, %(idx)s, %(t_start)s, %(t_end)s)
+INSERT INTO scenes (
+    id, video_id, idx, t_start, t_end, transition_in, transition_out, content_start, content_end
+)
+VALUES (
+    %(id)s, %(video_id)s, %(idx)s, %(t_start)s, %(t_end)s, %(transition_in)s, %(transition_out)s,
+    %(content_start)s, %(content_end)s
+)
 ON CONFLICT (id) DO UPDATE SET
     video_id = excluded.video_id, idx = excluded.idx,
-    t_start = excluded.t_start, t_end = excluded.t_end
+    t_start = excluded.t_start, t_end = excluded.t_end,
+    transition_in = excluded.transition_in, transition_out = excluded.transition_out,
+    content_start = excluded.content_start, content_end = excluded.content_end
 
 -- name: list_scenes --
-SELECT id, video_id, idx, t_start, t_end FROM scenes
+SELECT id, video_id, idx, t_start, t_end, transition_in, transition_out, content_start, content_end
+FROM scenes
 WHERE video_id = %(video_id)s ORDER BY idx, id
 
 -- name: delete_frames --

@@ -84,11 +84,18 @@ SELECT * FROM stage_runs WHERE video_id = :video_id ORDER BY stage
 DELETE FROM scenes WHERE video_id = :video_id
 
 -- name: upsert_scene --
-INSERT INTO scenes (id, video_id, idx, t_start, t_end)
-VALUES (:id, :video_id, :idx, :t_start, :t_end)
+INSERT INTO scenes (
+    id, video_id, idx, t_start, t_end, transition_in, transition_out, content_start, content_end
+)
+VALUES (
+    :id, :video_id, :idx, :t_start, :t_end, :transition_in, :transition_out, :content_start,
+    :content_end
+)
 ON CONFLICT (id) DO UPDATE SET
     video_id = excluded.video_id, idx = excluded.idx,
-    t_start = excluded.t_start, t_end = excluded.t_end
+    t_start = excluded.t_start, t_end = excluded.t_end,
+    transition_in = excluded.transition_in, transition_out = excluded.transition_out,
+    content_start = excluded.content_start, content_end = excluded.content_end
 
 -- name: list_scenes --
 SELECT * FROM scenes WHERE video_id = :video_id ORDER BY idx, id
