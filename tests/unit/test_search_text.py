@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from videopipe._models import SearchHit
-from videopipe.storage._fulltext import TextQuery, coverage, holds, terms, tsvector
+from videopipe.storage._fulltext import TextQuery, coverage, holds, rarer, terms, tsvector
 from videopipe.storage._ranking import file_title, fuse, merge_adjacent, moment_link
 
 
@@ -101,3 +101,12 @@ def test_a_script_link_is_never_rendered() -> None:
     hit = hit.model_copy(update={"link": "file:///v/a.mp4#t=1", "title": "a.mp4"})
     assert 'href="file:///v/a.mp4#t=1"' in hit._repr_html_()
     assert "a.mp4" in str(hit)
+
+
+def test_common_words_leave_the_full_text_candidates_but_not_the_score() -> None:
+    q = TextQuery.parse('budget number 768 "office lease" -draft')
+    counts = {"budget": 250_000, "number": 300_000, "768": 900}
+    rare = rarer(q, counts, limit=50_000)
+    assert (rare.words, rare.phrases, rare.excluded) == (("768",), q.phrases, q.excluded)
+    # Every word common: the rarest stays.
+    assert rarer(TextQuery.parse("budget number"), counts, limit=10).words == ("budget",)

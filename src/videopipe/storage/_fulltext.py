@@ -19,15 +19,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = [
+    "COMMON_MIN",
+    "COMMON_SHARE",
     "STOPWORDS",
     "TextQuery",
     "coverage",
     "document_terms",
     "holds",
+    "rarer",
     "search_docs",
     "terms",
     "tsvector",
@@ -247,3 +250,21 @@ def coverage(text_terms: Sequence[str], query: TextQuery) -> tuple[float, list[s
     present = set(text_terms)
     found = [w for w in wanted if w in present]
     return len(found) / len(wanted), found
+
+
+#: A word more than this share of the documents hold is left out of the full-text
+#: candidates (it still counts in every candidate's score): it ranks little, and would
+#: make the engine rank most rows. A word at most `COMMON_MIN` documents hold stays.
+COMMON_SHARE = 0.05
+COMMON_MIN = 1000
+
+
+def rarer(query: TextQuery, counts: Mapping[str | None, int], *, limit: float) -> TextQuery:
+    """`query` with only the plain words at most `limit` documents hold (`counts`).
+
+    When every word is more common, the rarest one stays. Phrases and exclusions stay.
+    """
+    rare = tuple(w for w in query.words if counts.get(w, 0) <= limit)
+    if not rare:
+        rare = (min(query.words, key=lambda w: counts.get(w, 0)),)
+    return replace(query, words=rare)

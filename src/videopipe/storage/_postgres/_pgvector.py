@@ -168,16 +168,3 @@ def _unpack_vector(data: Any) -> npt.NDArray[np.float32]:
         raise StorageError("an embedding vector is not a one-dimensional real[] without NULLs")
     elements = np.frombuffer(data, dtype=_ELEMENTS, offset=20)
     return elements["value"].astype(np.float32)
-
-
-def _unpack_rows(data: bytes, rows: int, dim: int) -> npt.NDArray[np.float32]:
-    """`rows` one-dimensional `real[]` of `dim` elements, each in binary array format, end to end.
-
-    Each is a 20-byte header then `dim` (length, value) pairs: one numpy view reads them all.
-    """
-    width = 20 + 8 * dim
-    if len(data) != rows * width:
-        raise StorageError("an embedding vector is not a one-dimensional real[] without NULLs")
-    packed = np.frombuffer(data, dtype=np.uint8).reshape(rows, width)[:, 20:]
-    elements = np.ascontiguousarray(packed).view(_ELEMENTS).reshape(rows, dim)
-    return elements["value"].astype(np.float32)

@@ -11,7 +11,7 @@ import numpy as np
 from ..._exceptions import StorageError, StoreClosed
 from ..._models import Embedding, EmbeddingKind, SearchHit
 from .._common import clean_record
-from .._fulltext import TextQuery
+from .._fulltext import COMMON_MIN, COMMON_SHARE, TextQuery, rarer
 from .._ranking import (
     TopK,
     candidate_count,
@@ -28,7 +28,6 @@ from ._pgvector import (
     _HNSW_MIN_EF_SEARCH,
     HNSW_MAX_DIM,
     _adapt_vectors,
-    _unpack_rows,
     hnsw_index_name,
 )
 from ._values import _Q, Row, _ok, _path_out, _require_videos, logger
@@ -155,7 +154,7 @@ class PostgresVectors(PostgresConnection):
                         _Q["candidates_by_owner"], {"model": model, "ids": nearest}
                     )
                     rows = await cursor.fetchall()
-                    match = query.tsquery() if query is not None else None
+                    match = (await _rare(conn, query)).tsquery() if query is not None else None
                     if match is not None:
                         found = await conn.execute(
                             _Q["text_candidates"], {**params, "match": match, "n": n}
@@ -242,7 +241,7 @@ class PostgresVectors(PostgresConnection):
         return nearest
 
 
-#: Vectors per page of an exact scan (about 6 MB of 384-d vectors in transit).
+#: Vectors per fetch of an exact scan (about 3 MB of 384-d vectors).
 _SCAN_PAGE = 2000
 
 
@@ -257,31 +256,41 @@ async def _model_dims(conn: Conn, *, model: str, cap: int) -> Row:
 async def _scan_nearest(
     conn: Conn, query: npt.NDArray[np.float32], params: dict[str, Any], n: int
 ) -> list[str]:
-    """The `n` owners whose vectors are nearest `query`: an exact scan, page by page.
+    """The `n` owners whose vectors are nearest `query`: an exact scan in pages.
 
-    Each page comes packed by the server (`vector_page`): numpy decodes a page in
-    one call and keeps the best `n` so far, so memory stays flat however many
-    vectors the model has. Filtered to some videos, it pages through each
-    video's vectors by the `(video_id, model, owner_id)` index.
+    A server-side cursor streams the vectors in PostgreSQL's binary format (each
+    row becomes a numpy array, never Python floats), numpy scores each page, and
+    only the best `n` are kept: memory stays flat however many vectors the model
+    has. Filtered to some videos, it reads only theirs through an index.
     """
     top = TopK(n)
-    videos = params["video_ids"]
-    for video in [None] if videos is None else videos:
-        after = ""
-        while True:
-            page_params = {**params, "video_id": video, "after": after, "page": _SCAN_PAGE}
-            name = "vector_page" if video is None else "vector_page_video"
-            page = await (await conn.execute(_Q[name], page_params)).fetchone()
-            if page is None or not page["ids"]:
-                break
-            ids: list[str] = page["ids"]
-            if page["min_dim"] != len(query) or page["max_dim"] != len(query):
-                check_dimension(
-                    len(query), {page["min_dim"], page["max_dim"]}, model=params["model"]
-                )
-            top.add(query, ids, _unpack_rows(page["blob"], len(ids), len(query)))
-            after = ids[-1]
+    name = "vector_scan" if params["video_ids"] is None else "vector_scan_videos"
+    async with conn.cursor(name="videopipe_vector_scan", binary=True) as cursor:
+        _adapt_vectors(cursor)
+        await cursor.execute(_Q[name], params)
+        while rows := await cursor.fetchmany(_SCAN_PAGE):
+            check_dimension(len(query), {len(row["vector"]) for row in rows}, model=params["model"])
+            matrix = np.stack([row["vector"] for row in rows])
+            top.add(query, [row["owner_id"] for row in rows], matrix)
     return [str(owner) for owner in top.best()]
+
+
+async def _rare(conn: Conn, query: TextQuery) -> TextQuery:
+    """`query` with only its rarer plain words, for the full-text candidates (see SQLite's)."""
+    if len(query.words) <= 1:
+        return query
+    row = await (await conn.execute(_Q["search_docs_estimate"])).fetchone()
+    cap = int(max(COMMON_MIN, COMMON_SHARE * (row["n"] if row else 0))) + 1
+    params = {
+        "terms": list(query.words),
+        "queries": [TextQuery((w,), (), ()).tsquery() for w in query.words],
+        "cap": cap,
+    }
+    counts = {
+        r["term"]: r["doc"]
+        for r in await (await conn.execute(_Q["term_counts"], params)).fetchall()
+    }
+    return rarer(query, counts, limit=cap - 1)
 
 
 async def _hits(conn: Conn, rows: Sequence[Row]) -> dict[tuple[str, str], SearchHit]:

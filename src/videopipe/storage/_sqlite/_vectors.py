@@ -10,7 +10,7 @@ import numpy as np
 
 from ..._models import Embedding, EmbeddingKind, SearchHit
 from .._common import clean_record
-from .._fulltext import TextQuery
+from .._fulltext import COMMON_MIN, COMMON_SHARE, TextQuery, rarer
 from .._ranking import (
     TopK,
     candidate_count,
@@ -107,9 +107,14 @@ class SQLiteVectors(SQLiteConnection):
                 if k <= 0:
                     return []
                 rows = _nearest(conn, q, params, n)
-                match = query.fts5() if query is not None else None
+                match = _rare(conn, query).fts5() if query is not None else None
                 if match is not None:
-                    found = conn.execute(_Q["text_candidates"], {**params, "match": match, "n": n})
+                    name = (
+                        "text_candidates"
+                        if params["video_ids"] is None
+                        else "text_candidates_videos"
+                    )
+                    found = conn.execute(_Q[name], {**params, "match": match, "n": n})
                     ids = json.dumps([row["owner_id"] for row in found])
                     rows += conn.execute(
                         _Q["candidates_by_owner"], {"model": model, "ids": ids}
@@ -130,6 +135,18 @@ class SQLiteVectors(SQLiteConnection):
 _SCAN_CHUNK = 1024
 
 
+def _rare(conn: sqlite3.Connection, query: TextQuery) -> TextQuery:
+    """`query` with only its rarer plain words, for the full-text candidates (`rarer`)."""
+    if len(query.words) <= 1:
+        return query
+    counts: dict[str | None, int] = {
+        row["term"]: row["doc"]
+        for row in conn.execute(_Q["term_counts"], {"terms": json.dumps(query.words)})
+    }
+    limit = max(COMMON_MIN, COMMON_SHARE * counts.pop(None, 0))
+    return rarer(query, counts, limit=limit)
+
+
 def _nearest(
     conn: sqlite3.Connection, query: np.ndarray, params: dict[str, str | None], n: int
 ) -> list[Row]:
@@ -142,11 +159,13 @@ def _nearest(
     """
     top = TopK(n)
     scan = "vector_scan" if params["video_ids"] is None else "vector_scan_videos"
-    cursor = conn.execute(_Q[scan], params)
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain (rowid, vector) tuples: a tenth less time per row
+    cursor.execute(_Q[scan], params)
     while chunk := cursor.fetchmany(_SCAN_CHUNK):
-        blob = b"".join(row["vector"] for row in chunk)
+        blob = b"".join(vector for _, vector in chunk)
         matrix = np.frombuffer(blob, dtype="<f4").reshape(len(chunk), len(query))
-        top.add(query, [row["rid"] for row in chunk], matrix)
+        top.add(query, [rid for rid, _ in chunk], matrix)
     rids = json.dumps(top.best())
     return conn.execute(_Q["candidates_by_rowid"], {"rids": rids}).fetchall()
 

@@ -22,6 +22,5 @@ CREATE INDEX search_docs_video ON search_docs (video_id, kind);
 CREATE TABLE search_backfill (pending integer NOT NULL);
 INSERT INTO search_backfill (pending) VALUES (1);
 
--- An exact scan pages through a model's vectors (or one video's) by owner_id.
-CREATE INDEX embeddings_model_owner ON embeddings (model, owner_id);
+-- An exact search filtered to a few videos reads only their vectors.
 CREATE INDEX embeddings_video ON embeddings (video_id, model, owner_id);

@@ -269,31 +269,28 @@ ORDER BY id LIMIT %(page)s
 -- name: search_backfill_done --
 DELETE FROM search_backfill
 
--- name: vector_page --
--- One page of a model's vectors after %(after)s (by owner_id, through an index),
--- packed server side: the IDs, and the vectors in PostgreSQL's binary array format
--- end to end, decoded by numpy in one call rather than row by row.
-WITH page AS (
-    SELECT owner_id, vector FROM embeddings
-    WHERE model = %(model)s AND owner_id > %(after)s
-      AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
-    ORDER BY owner_id LIMIT %(page)s)
-SELECT array_agg(owner_id ORDER BY owner_id) AS ids,
-       string_agg(array_send(vector), ''::bytea ORDER BY owner_id) AS blob,
-       min(cardinality(vector)) AS min_dim, max(cardinality(vector)) AS max_dim
-FROM page
+-- name: vector_scan --
+-- Every vector of one model (optionally of some kinds), streamed by a server-side
+-- cursor: the nearest are kept as they go by, never all at once.
+SELECT owner_id, vector FROM embeddings
+WHERE model = %(model)s AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
 
--- name: vector_page_video --
--- The same, for one video's vectors of the model.
-WITH page AS (
-    SELECT owner_id, vector FROM embeddings
-    WHERE video_id = %(video_id)s AND model = %(model)s AND owner_id > %(after)s
-      AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
-    ORDER BY owner_id LIMIT %(page)s)
-SELECT array_agg(owner_id ORDER BY owner_id) AS ids,
-       string_agg(array_send(vector), ''::bytea ORDER BY owner_id) AS blob,
-       min(cardinality(vector)) AS min_dim, max(cardinality(vector)) AS max_dim
-FROM page
+-- name: vector_scan_videos --
+-- The same for a few videos, through the (video_id, model, owner_id) index.
+SELECT owner_id, vector FROM embeddings
+WHERE video_id = ANY (%(video_ids)s::text[]) AND model = %(model)s
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+
+-- name: term_counts --
+-- How many documents hold each term, counted up to %(cap)s (a GIN probe per term).
+SELECT t.term, (
+    SELECT count(*) FROM (
+        SELECT 1 FROM search_docs AS d WHERE d.tsv @@ t.query::tsquery LIMIT %(cap)s) AS s
+) AS doc
+FROM unnest(%(terms)s::text[], %(queries)s::text[]) AS t (term, query)
+
+-- name: search_docs_estimate --
+SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = 'search_docs'::regclass
 
 -- name: text_candidates --
 -- The best full-text matches that have a vector of the model (ts_rank_cd: cover density).

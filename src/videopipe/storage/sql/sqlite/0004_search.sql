@@ -38,5 +38,11 @@ END;
 CREATE TABLE search_backfill (pending INTEGER NOT NULL);
 INSERT INTO search_backfill (pending) VALUES (1);
 
--- Searches filtered to a few videos read only their vectors.
+-- How many documents hold a term: search leaves the commonest terms out of the
+-- full-text candidates (they rank little and would make BM25 score most rows).
+CREATE VIRTUAL TABLE search_vocab USING fts5vocab (search_fts, 'row');
+
+-- Searches filtered to a few videos read only their vectors; a model's dimensions
+-- are two index probes.
 CREATE INDEX embeddings_video ON embeddings (video_id, model, kind);
+CREATE INDEX embeddings_model_dim ON embeddings (model, dim);

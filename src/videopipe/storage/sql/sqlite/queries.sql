@@ -179,12 +179,11 @@ SELECT (SELECT min(dim) FROM embeddings WHERE model = :model) AS min_dim,
        (SELECT max(dim) FROM embeddings WHERE model = :model) AS max_dim
 
 -- name: vector_scan --
--- Every vector of one model (optionally of some kinds and videos), read in chunks
--- by a cursor: the nearest are kept as they stream by, never all at once.
+-- Every vector of one model (optionally of some kinds), read in chunks by a cursor:
+-- the nearest are kept as they stream by, never all at once.
 SELECT e.rowid AS rid, e.vector FROM embeddings AS e
 WHERE e.model = :model
   AND (:kinds IS NULL OR e.kind IN (SELECT value FROM json_each(:kinds)))
-  AND (:video_ids IS NULL OR e.video_id IN (SELECT value FROM json_each(:video_ids)))
 
 -- name: vector_scan_videos --
 -- The same, for a few videos: through the (video_id, model, kind) index.
@@ -192,13 +191,32 @@ SELECT e.rowid AS rid, e.vector FROM json_each(:video_ids) AS v
 JOIN embeddings AS e INDEXED BY embeddings_video ON e.video_id = v.value AND e.model = :model
 WHERE (:kinds IS NULL OR e.kind IN (SELECT value FROM json_each(:kinds)))
 
+-- name: term_counts --
+-- How many documents hold each term, and how many documents there are.
+SELECT v.term, v.doc FROM search_vocab AS v WHERE v.term IN (SELECT value FROM json_each(:terms))
+UNION ALL
+SELECT NULL, (SELECT count(*) FROM search_docs)
+
 -- name: text_candidates --
 -- The best full-text matches (BM25) that have a vector of the model.
-SELECT d.owner_id FROM search_fts AS f
+-- FTS5 ranks inside the subquery (ORDER BY rank LIMIT is its own fast path).
+SELECT d.owner_id FROM (
+    SELECT rowid, rank FROM search_fts WHERE search_fts MATCH :match
+    ORDER BY rank LIMIT 4 * :n) AS f
 JOIN search_docs AS d ON d.id = f.rowid
-WHERE search_fts MATCH :match
-  AND (:kinds IS NULL OR d.kind IN (SELECT value FROM json_each(:kinds)))
+WHERE (:kinds IS NULL OR d.kind IN (SELECT value FROM json_each(:kinds)))
   AND (:video_ids IS NULL OR d.video_id IN (SELECT value FROM json_each(:video_ids)))
+  AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.owner_id = d.owner_id AND e.model = :model)
+ORDER BY f.rank LIMIT :n
+
+-- name: text_candidates_videos --
+-- The same within a few videos: every match is ranked, then filtered (probing the
+-- index once per video document and row is far slower).
+SELECT d.owner_id FROM (
+    SELECT rowid, rank FROM search_fts WHERE search_fts MATCH :match) AS f
+JOIN search_docs AS d ON d.id = f.rowid
+WHERE d.video_id IN (SELECT value FROM json_each(:video_ids))
+  AND (:kinds IS NULL OR d.kind IN (SELECT value FROM json_each(:kinds)))
   AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.owner_id = d.owner_id AND e.model = :model)
 ORDER BY f.rank LIMIT :n
 
