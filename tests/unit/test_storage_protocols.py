@@ -52,7 +52,7 @@ def test_store_is_the_union_of_the_four_protocols() -> None:
     parts = [_methods(Results), _methods(Vectors), _methods(JobQueue), _methods(RateBuckets)]
     assert not set.intersection(*parts)
     assert _methods(Store) == set.union(*parts) | {"aclose"}
-    assert len(set.union(*parts)) == 39
+    assert len(set.union(*parts)) == 40
 
 
 def test_every_backend_is_each_protocol() -> None:

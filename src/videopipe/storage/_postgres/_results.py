@@ -54,6 +54,11 @@ class PostgresResults(PostgresConnection):
         rows = await self._rows(_Q["list_videos"], {"status": status_value, "limit": limit})
         return [_record(Video, row) for row in rows]
 
+    async def find_videos_by_path(self, original_path: str) -> list[Video]:
+        text, raw = _path_in(original_path)
+        rows = await self._rows(_Q["videos_by_path"], {"path": text, "raw": raw})
+        return [_record(Video, row) for row in rows]
+
     async def count_videos(self) -> dict[str, int]:
         counts = {s.value: 0 for s in VideoStatus}
         counts.update({row["status"]: row["n"] for row in await self._rows(_Q["count_videos"])})

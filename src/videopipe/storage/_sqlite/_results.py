@@ -78,6 +78,14 @@ class SQLiteResults(SQLiteConnection):
 
         return await self._run(op)
 
+    async def find_videos_by_path(self, original_path: str) -> list[Video]:
+        params = {"path": _path_in(original_path)}
+
+        def op(conn: sqlite3.Connection) -> list[Video]:
+            return [_record(Video, row) for row in conn.execute(_Q["videos_by_path"], params)]
+
+        return await self._run(op)
+
     async def count_videos(self) -> dict[str, int]:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
             counts = {s.value: 0 for s in VideoStatus}

@@ -24,3 +24,6 @@ INSERT INTO search_backfill (pending) VALUES (1);
 
 -- An exact search filtered to a few videos reads only their vectors.
 CREATE INDEX embeddings_video ON embeddings (video_id, model, owner_id);
+
+-- A video is found by the path or URL it was made from (`find_videos_by_path`).
+CREATE INDEX videos_original_path ON videos (original_path);

@@ -139,6 +139,11 @@ WHERE %(status)s::text IS NULL OR status = %(status)s::text
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
 
+-- name: videos_by_path --
+SELECT * FROM videos
+WHERE original_path = %(path)s AND original_path_raw IS NOT DISTINCT FROM %(raw)s::bytea
+ORDER BY created_at DESC, id DESC
+
 -- name: count_videos --
 SELECT status, count(*) AS n FROM videos GROUP BY status
 

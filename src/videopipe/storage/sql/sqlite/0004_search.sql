@@ -46,3 +46,6 @@ CREATE VIRTUAL TABLE search_vocab USING fts5vocab (search_fts, 'row');
 -- are two index probes.
 CREATE INDEX embeddings_video ON embeddings (video_id, model, kind);
 CREATE INDEX embeddings_model_dim ON embeddings (model, dim);
+
+-- A video is found by the path or URL it was made from (`find_videos_by_path`).
+CREATE INDEX videos_original_path ON videos (original_path);

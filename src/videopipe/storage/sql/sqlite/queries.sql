@@ -54,6 +54,9 @@ WHERE :status IS NULL OR status = :status
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 
+-- name: videos_by_path --
+SELECT * FROM videos WHERE original_path = :path ORDER BY created_at DESC, id DESC
+
 -- name: count_videos --
 SELECT status, count(*) AS n FROM videos GROUP BY status
 
