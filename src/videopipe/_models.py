@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from ._exceptions import ConfigurationError
 from ._render import CELL, CSS, LOCAL_CAPTION_NOTE, clock, escape, plain, thumbnail_uri, time_span
@@ -229,6 +229,9 @@ class Embedding(_Record):
         return len(self.vector)
 
 
+_HIT_PLACE = re.compile(r"_(segment|frame)_(\d{3,})(?:_caption)?$")
+
+
 class SearchHit(_Record):
     """One search result: a transcript segment or a frame caption, with where it is in the video.
 
@@ -254,6 +257,19 @@ class SearchHit(_Record):
     file: str | None = None
     title: str | None = None
     link: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def anchor(self) -> str | None:
+        """The hit's place in its video's HTML report: `segment-003`, or `scene-003` for a caption.
+
+        Append it to the report's URL (`report.html#segment-003`). A caption's
+        anchor is its frame's scene (the default frames stage takes one per scene).
+        """
+        found = _HIT_PLACE.search(self.id)
+        if found is None:
+            return None
+        return f"{'segment' if found[1] == 'segment' else 'scene'}-{found[2]}"
 
     @property
     def _kind_label(self) -> str:

@@ -110,3 +110,13 @@ def test_common_words_leave_the_full_text_candidates_but_not_the_score() -> None
     assert (rare.words, rare.phrases, rare.excluded) == (("768",), q.phrases, q.excluded)
     # Every word common: the rarest stays.
     assert rarer(TextQuery.parse("budget number"), counts, limit=10).words == ("budget",)
+
+
+def test_a_hit_names_its_place_in_the_html_report() -> None:
+    segment = _hit(0, "x", 0.5, 1.0).model_copy(update={"kind": "segment", "id": "v_segment_012"})
+    assert segment.anchor == "segment-012"
+    assert _hit(0, "x", 0.5, 1.0).model_copy(update={"id": "v_frame_003_caption"}).anchor == (
+        "scene-003"
+    )
+    assert _hit(0, "x", 0.5, 1.0).anchor is None  # an ID of no stage's making
+    assert segment.model_dump()["anchor"] == "segment-012"
