@@ -24,7 +24,10 @@ __all__ = ["to_pandas", "to_polars"]
 
 
 def _columns(rows: Iterable[BaseModel], *, feature: str) -> dict[str, list[Any]]:
-    """One list per field of the records' type, in field order (no columns for no rows)."""
+    """One list per field of the records' type, in field order, then its computed fields.
+
+    No columns for no rows.
+    """
     records = list(rows)
     if not records:
         return {}
@@ -41,7 +44,8 @@ def _columns(rows: Iterable[BaseModel], *, feature: str) -> dict[str, list[Any]]
             f"{feature} takes videopipe records (Scene, TranscriptSegment, FrameCaption, "
             f"SearchHit, ...), not {kind.__name__!r}"
         )
-    fields = list(kind.model_fields)
+    # Computed fields too (a search hit's `anchor`): what `model_dump()` gives.
+    fields = [*kind.model_fields, *kind.model_computed_fields]
     columns: dict[str, list[Any]] = {name: [] for name in fields}
     for record in records:
         for name in fields:

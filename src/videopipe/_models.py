@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from ._exceptions import ConfigurationError
 from ._render import CELL, CSS, LOCAL_CAPTION_NOTE, clock, escape, plain, thumbnail_uri, time_span
@@ -254,13 +254,19 @@ class Embedding(_Record):
         return len(self.vector)
 
 
+_HIT_PLACE = re.compile(r"_(segment|frame)_(\d{3,})(?:_caption)?$")
+
+
 class SearchHit(_Record):
     """One search result: a transcript segment or a frame caption, with where it is in the video.
 
-    `score` is the cosine similarity to the query, plus up to 0.5 for the share
-    of the query's words that `text` holds verbatim; `matched` lists those words.
-    `on_screen_text_only` marks a caption that is only the text read in the
-    frame, with no description (the local provider has no vision model).
+    `score` is in [0, 1]: for a text query, 0.6 x the cosine similarity plus 0.4 x
+    the share of the query's terms that `text` holds (`matched` lists them); for a
+    vector alone, the cosine similarity. `file` is the video's original path or
+    URL, `title` its file name, and `link` a URL that opens the moment
+    (`file:///videos/talk.mp4#t=12.5`). `on_screen_text_only` marks a caption
+    that is only the text read in the frame, with no description (the local
+    provider has no vision model).
     """
 
     kind: EmbeddingKind
@@ -273,6 +279,22 @@ class SearchHit(_Record):
     frame_path: str | None = None
     matched: list[str] = Field(default_factory=list)
     on_screen_text_only: bool = False
+    file: str | None = None
+    title: str | None = None
+    link: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def anchor(self) -> str | None:
+        """The hit's place in its video's HTML report: `segment-003`, or `scene-003` for a caption.
+
+        Append it to the report's URL (`report.html#segment-003`). A caption's
+        anchor is its frame's scene (the default frames stage takes one per scene).
+        """
+        found = _HIT_PLACE.search(self.id)
+        if found is None:
+            return None
+        return f"{'segment' if found[1] == 'segment' else 'scene'}-{found[2]}"
 
     @property
     def _kind_label(self) -> str:
@@ -280,7 +302,8 @@ class SearchHit(_Record):
 
     def __str__(self) -> str:
         return (
-            f"{self.score:.3f}  {self.video_id}  {clock(self.t_start)}-{clock(self.t_end)}  "
+            f"{self.score:.3f}  {self.title or self.video_id}  "
+            f"{clock(self.t_start)}-{clock(self.t_end)}  "
             f"[{self._kind_label}] {plain(self.text)}"
         )
 
@@ -288,6 +311,13 @@ class SearchHit(_Record):
         # Its frame's thumbnail when it has one, the time, the text.
         uri = thumbnail_uri(self.frame_path, 240)
         image = f'<img src="{uri}" alt="frame at {escape(clock(self.t_start))}">' if uri else ""
+        # Only a link a browser opens as a page or a file, never a script.
+        safe = self.link is not None and self.link.lower().startswith(("file:", "http:", "https:"))
+        link = (
+            f'<br><a href="{escape(self.link or "")}">open at {escape(clock(self.t_start))}</a>'
+            if safe
+            else ""
+        )
         words = ", ".join(self.matched)
         matched = (
             f'<br><span class="vp-note">matched words: {escape(words)}</span>' if words else ""
@@ -295,13 +325,14 @@ class SearchHit(_Record):
         return (
             f'<style>{CSS}</style><div class="vp-report"><div class="vp-hit">{image}<div>'
             f'<span class="vp-time">{escape(time_span(self.t_start, self.t_end))}</span> '
-            f"<b>{escape(self.video_id)}</b> · {escape(self._kind_label)} · score {self.score:.3f}"
-            f"<br>{escape(self.text)}{matched}</div></div></div>"
+            f"<b>{escape(self.title or self.video_id)}</b> · {escape(self._kind_label)} "
+            f"· score {self.score:.3f}"
+            f"<br>{escape(self.text)}{matched}{link}</div></div></div>"
         )
 
     @staticmethod
     def table(hits: Iterable[SearchHit]) -> str:
-        """Hits as a plain-text table (score, video, time, kind, text), for a terminal.
+        """Hits as a plain-text table (score, video file, time, kind, text), for a terminal.
 
         Examples:
             ```python
@@ -315,7 +346,7 @@ class SearchHit(_Record):
         for hit in hits:
             times = f"{clock(hit.t_start)}-{clock(hit.t_end)}"
             lines.append(
-                f"{hit.score:>6.3f}  {plain(hit.video_id, 22):<22} {times:<17}  "
+                f"{hit.score:>6.3f}  {plain(hit.title or hit.video_id, 22):<22} {times:<17}  "
                 f"{hit._kind_label:<8} {plain(hit.text, CELL)}"
             )
         return "\n".join(lines)

@@ -18,7 +18,11 @@ from .providers import Provider
 from .providers._choose import default_provider
 from .storage import Vectors, open_store
 
-__all__ = ["search", "search_blocking"]
+__all__ = ["DEFAULT_MIN_SCORE", "search", "search_blocking"]
+
+#: The score under which a text query's hit is noise: measured on the labeled set of
+#: `benchmarks/bench_search.py` with the `LocalProvider` (see the Search guide).
+DEFAULT_MIN_SCORE = 0.3
 
 
 def check_text(text: str, *, what: str) -> None:
@@ -46,22 +50,29 @@ async def search(
     kinds: Iterable[EmbeddingKind] | None = None,
     video_ids: Iterable[str] | None = None,
     keywords: str | None = None,
+    min_score: float | None = None,
 ) -> list[SearchHit]:
     """The `k` transcript segments and frame captions that best answer `query`.
 
     A text query is embedded with `provider`'s embedding model, and only
     vectors made by that same model are searched, so results never mix models.
-    Search is hybrid: a hit's score is its cosine similarity plus up to 0.5 for
-    the query words its text holds verbatim (`SearchHit.matched`), so an exact
-    product name, number or code shown on screen is found even when the
-    embedding misses it. A vector query needs the `model` that made it, and
-    `keywords` for the verbatim part.
+    Search is hybrid: the store fuses its nearest vectors with its full-text
+    index (SQLite FTS5, PostgreSQL `tsvector`), so an exact number, product name
+    or code (`slide 7`, `Q3`, `ZX-4471`) is found even when the embedding cannot
+    tell it apart. The query reads as a web search: `"quoted words"` must appear
+    as a phrase, `-word` leaves out texts holding it. A hit's score is in
+    [0, 1] (`0.6 x cosine similarity + 0.4 x the share of the query's terms its
+    text holds`, see `SearchHit.matched`); hits under `min_score` are left out,
+    so a question nothing answers returns no hits. Adjacent hits with the same
+    text in one video come back as one. Each hit names its file (`hit.file`,
+    `hit.title`) and links to the moment (`hit.link`). A vector query needs the
+    `model` that made it, and `keywords` for the full-text part.
 
     Examples:
         ```python
         hits = await vp.search(store, "who mentions the budget?", provider=provider, k=5)
         for hit in hits:
-            print(f"{hit.video_id} {hit.t_start:.1f}s {hit.text}")
+            print(f"{hit.title} {hit.t_start:.1f}s {hit.text}  {hit.link}")
         ```
 
     Args:
@@ -73,20 +84,27 @@ async def search(
         k: How many hits.
         kinds: Only `"segment"` or `"caption"` hits.
         video_ids: Only these videos.
-        keywords: The words to find verbatim; a text query is its own keywords.
+        keywords: The words for the full-text index; a text query is its own keywords.
+        min_score: Leave out hits scoring less; default `DEFAULT_MIN_SCORE` (0.3) for
+            a query with words, 0 for a vector alone (its cosine similarity).
 
     Returns:
-        Hits, best first, each with its video, timestamps, text and score.
+        Hits, best first, each with its video's file, title, timestamps, a link to
+        the moment, text and score.
 
     Raises:
         ConfigurationError: A text query that is not valid UTF-8 (undecodable
             bytes from a command line), a text query without `provider`, a vector query
-            without `model`, or a query vector whose dimension differs from the
-            stored ones.
+            without `model`, a query vector whose dimension differs from the
+            stored ones, or a `min_score` outside [0, 1].
 
     Note:
         Added in 0.1.0.
     """
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
+        raise ConfigurationError(
+            f"min_score={min_score!r} is outside [0, 1]: scores run from 0 (no match) to 1"
+        )
     if isinstance(query, str):
         check_text(query, what="search query")
         if provider is None:
@@ -109,8 +127,16 @@ async def search(
         )
     else:
         vector = list(query)
+    if min_score is None:
+        min_score = DEFAULT_MIN_SCORE if keywords else 0.0
     return await store.search(
-        vector, model=model, k=k, kinds=kinds, video_ids=video_ids, keywords=keywords
+        vector,
+        model=model,
+        k=k,
+        kinds=kinds,
+        video_ids=video_ids,
+        keywords=keywords,
+        min_score=min_score,
     )
 
 
@@ -124,6 +150,7 @@ def search_blocking(
     kinds: Iterable[EmbeddingKind] | None = None,
     video_ids: Iterable[str] | None = None,
     keywords: str | None = None,
+    min_score: float | None = None,
 ) -> list[SearchHit]:
     """The blocking twin of [`search`][videopipe.search], for scripts and notebooks.
 
@@ -158,7 +185,7 @@ def search_blocking(
                     stack.push_async_callback(chosen.aclose)
             return await search(
                 target, query, provider=chosen, model=model, k=k, kinds=kinds,
-                video_ids=video_ids, keywords=keywords,
+                video_ids=video_ids, keywords=keywords, min_score=min_score,
             )  # fmt: skip
 
     return run_blocking(call)

@@ -31,6 +31,7 @@ CALLS = {
     "list_segments": lambda s: s.list_segments("x"),
     "save_captions": lambda s: s.save_captions("x", []),
     "list_captions": lambda s: s.list_captions("x"),
+    "find_videos_by_path": lambda s: s.find_videos_by_path("x"),
     "save_embeddings": lambda s: s.save_embeddings(
         [
             Embedding(

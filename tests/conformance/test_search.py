@@ -56,7 +56,8 @@ async def test_search_ranks_by_cosine_similarity(store) -> None:
         caption_id(frame_id("demo", 0)),
         segment_id("talk", 1),
     ]
-    assert [h.score for h in hits] == pytest.approx([1.0, 0.8, 0.6, 0.0, -1.0], abs=1e-6)
+    # Scores are in [0, 1]: an opposite vector scores 0, not -1.
+    assert [h.score for h in hits] == pytest.approx([1.0, 0.8, 0.6, 0.0, 0.0], abs=1e-6)
     assert [h.id for h in await store.search([1.0, 0.0, 0.0], model="m", k=2)] == [
         segment_id("talk", 0),
         caption_id(frame_id("talk", 1)),
@@ -200,7 +201,7 @@ async def test_a_realistic_search_over_many_vectors(store) -> None:
     assert hits == sorted(hits, key=lambda h: -h.score)
 
 
-# --- hybrid search: words found verbatim raise a hit's score ---------------------------------
+# --- hybrid search: terms found in the full-text index raise a hit's score -------------
 
 
 async def _slides(store) -> None:
@@ -239,7 +240,7 @@ async def test_a_word_found_verbatim_lifts_a_hit_the_embedding_missed(store) -> 
     hits = await store.search([1.0, 0.0, 0.0], model="m", k=4, keywords="where is zx-4471?")
     assert hits[0].id == caption_id(frame_id("talk", 0))
     assert hits[0].matched == ["zx-4471"]
-    assert hits[0].score == pytest.approx(0.0 + 0.5, abs=1e-6)  # cosine 0 + the whole weight
+    assert hits[0].score == pytest.approx(0.6 * 0.0 + 0.4, abs=1e-6)  # cosine 0, every term
     assert hits[0].t_start == 0.0
     assert "ZX-4471" in hits[0].text
     # `ZX-44710` is another code, not a match of `zx-4471`.
@@ -258,7 +259,7 @@ async def test_a_share_of_the_words_gives_a_share_of_the_weight(store) -> None:
     hits = await store.search([1.0, 0.0, 0.0], model="m", k=4, keywords="revenue forecast")
     chart = next(h for h in hits if h.id == caption_id(frame_id("talk", 2)))
     assert chart.matched == ["revenue"]
-    assert chart.score == pytest.approx(0.1 + 0.25, abs=1e-6)  # one word of two: half the weight
+    assert chart.score == pytest.approx(0.6 * 0.1 + 0.4 / 2, abs=1e-6)  # one term of two
     assert hits[0].id == chart.id
 
 
@@ -273,9 +274,14 @@ async def test_a_text_query_is_embedded_by_the_provider_and_is_its_own_keywords(
             return embedded.model_copy(update={"vectors": [[1.0, 0.0, 0.0]] * len(texts)})
 
     await _slides(store)
-    hits = await vp.search(store, "order ZX-4471", provider=Fixed(), k=2)
+    hits = await vp.search(store, "order ZX-4471", provider=Fixed(), k=2, min_score=0.0)
     assert [h.id for h in hits] == [caption_id(frame_id("talk", 0)), segment_id("talk", 0)]
     assert hits[0].matched == ["order", "zx-4471"]
+    # By default a text query leaves out what scores under 0.3: the segment (0.6 x 0.3) is noise.
+    hits = await vp.search(store, "order ZX-4471", provider=Fixed(), k=2)
+    assert [h.id for h in hits] == [caption_id(frame_id("talk", 0))]
+    with pytest.raises(ConfigurationError, match="min_score"):
+        await vp.search(store, "order", provider=Fixed(), min_score=1.5)
 
 
 async def test_a_text_query_needs_a_provider_and_a_vector_query_a_model(store) -> None:
@@ -284,3 +290,107 @@ async def test_a_text_query_needs_a_provider_and_a_vector_query_a_model(store) -
         await vp.search(store, "order ZX-4471")
     with pytest.raises(ConfigurationError, match="model="):
         await vp.search(store, [1.0, 0.0, 0.0])
+
+
+# --- full text in the engine: numbers, codes, phrases, exclusions ----------------------------
+
+
+def _near(cosine: float) -> list[float]:
+    """A unit vector at `cosine` from the query [1, 0]."""
+    return [cosine, math.sqrt(1 - cosine**2)]
+
+
+async def _segments(store, texts: list[str], cosines: list[float], video_id: str = "talk"):
+    await store.upsert_video(records.video(video_id))
+    await store.save_segments(video_id, records.segments(video_id, texts))
+    await store.save_embeddings(
+        [
+            embedding(segment_id(video_id, i), video_id, "segment", _near(c))
+            for i, c in enumerate(cosines)
+        ]
+    )
+
+
+async def test_a_number_tells_sentences_apart(store) -> None:
+    """The issue's case: the vectors cannot tell the numbers apart, the full text can."""
+    texts = [f"sentence number {n} about the quarterly budget" for n in range(5)]
+    # The embedding prefers 1, 0, 2 over 3, as the issue measured.
+    await _segments(store, texts, [0.98, 0.99, 0.97, 0.96, 0.95])
+    query = "sentence number 3 about the quarterly budget"
+    hits = await store.search([1.0, 0.0], model="m", k=5, keywords=query)
+    assert hits[0].id == segment_id("talk", 3)
+    assert hits[0].matched == ["sentence", "number", "3", "quarterly", "budget"]
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    assert hits[0].score > hits[1].score
+
+
+async def test_codes_are_whole_terms(store) -> None:
+    texts = ["revenue in Q3 rose", "revenue in Q4 rose", "order ZX-4471 shipped", "order ZX-4472"]
+    await _segments(store, texts, [0.9, 0.9, 0.9, 0.9])
+    for query, want in [("Q3", 0), ("q4 revenue", 1), ("where is ZX-4472?", 3), ("zx-4471", 2)]:
+        hits = await store.search([1.0, 0.0], model="m", k=4, keywords=query)
+        assert hits[0].id == segment_id("talk", want), query
+        assert hits[0].score > hits[1].score, query
+    # Part of a code is not the code.
+    hits = await store.search([1.0, 0.0], model="m", k=4, keywords="ZX-447")
+    assert all(h.matched == [] for h in hits)
+
+
+async def test_a_quoted_phrase_must_appear_as_a_phrase(store) -> None:
+    texts = ["the quarterly budget grew", "the budget was quarterly", "nothing here"]
+    await _segments(store, texts, [0.5, 0.9, 0.8])
+    hits = await store.search([1.0, 0.0], model="m", keywords='"quarterly budget"')
+    assert [h.id for h in hits] == [segment_id("talk", 0)]
+    assert hits[0].matched == ["quarterly", "budget"]
+
+
+async def test_a_minus_word_excludes_the_texts_holding_it(store) -> None:
+    texts = ["the draft budget", "the final budget", "budget"]
+    await _segments(store, texts, [0.9, 0.5, 0.4])
+    hits = await store.search([1.0, 0.0], model="m", keywords="budget -draft")
+    assert [h.id for h in hits] == [segment_id("talk", 1), segment_id("talk", 2)]
+    hits = await store.search([1.0, 0.0], model="m", keywords="-draft")
+    assert segment_id("talk", 0) not in {h.id for h in hits}
+
+
+async def test_min_score_leaves_a_query_without_answer_empty(store) -> None:
+    await _segments(store, ["we ship on monday", "the chart shows revenue"], [0.2, 0.1])
+    keywords = "who talks about the budget?"
+    assert len(await store.search([1.0, 0.0], model="m", keywords=keywords)) == 2
+    assert await store.search([1.0, 0.0], model="m", keywords=keywords, min_score=0.3) == []
+    hits = await store.search([1.0, 0.0], model="m", keywords="monday", min_score=0.3)
+    assert [h.id for h in hits] == [segment_id("talk", 0)]
+
+
+async def test_the_same_caption_on_adjacent_scenes_is_one_hit(store) -> None:
+    """The issue's case: one copyright caption over three adjacent scenes came back three times."""
+    await store.upsert_video(records.video("talk"))
+    await store.save_scenes("talk", records.scenes("talk", 4))
+    await store.save_frames("talk", records.frames("talk", 4))
+    caps = records.captions("talk", ["(c) 2024 Example Films"] * 3 + ["a chart"])
+    caps = [c.model_copy(update={"ocr_text": ""}) for c in caps]
+    await store.save_captions("talk", caps)
+    await store.save_embeddings(
+        [
+            embedding(caption_id(frame_id("talk", i)), "talk", "caption", _near(c))
+            for i, c in enumerate([0.3, 0.5, 0.4, 0.2])
+        ]
+    )
+    hits = await store.search([1.0, 0.0], model="m", keywords="example films")
+    assert len(hits) == 2
+    assert hits[0].id == caption_id(frame_id("talk", 1))  # the best of the three
+    assert (hits[0].t_start, hits[0].t_end) == (0.0, 30.0)
+    assert hits[1].text == "a chart"
+
+
+async def test_hits_name_the_file_and_link_to_the_moment(store) -> None:
+    await _two_videos(store)
+    await _embed(store)
+    hits = {h.id: h for h in await store.search([1.0, 0.0, 0.0], model="m")}
+    segment = hits[segment_id("talk", 1)]
+    assert segment.file == "/videos/talk.mp4"
+    assert segment.title == "talk.mp4"
+    assert segment.link == "file:///videos/talk.mp4#t=5"
+    caption = hits[caption_id(frame_id("demo", 0))]
+    assert (caption.title, caption.link) == ("demo.mp4", "file:///videos/demo.mp4#t=0")
+    assert caption.frame_path == "frames/demo/scene_000.jpg"

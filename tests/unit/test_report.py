@@ -183,6 +183,10 @@ async def test_page_is_self_contained_with_every_section(store: MemoryStore) -> 
     assert "00:02.00\N{EN DASH}00:04.00" in page
     assert "$0.0123" in page
     assert "same picture as scene 0" in page
+    # An anchor per scene and segment, where a search hit's `anchor` points.
+    assert [f'id="scene-{i:03d}"' in page for i in range(4)] == [True] * 4
+    assert 'id="segment-000"' in page
+    assert 'id="segment-001"' in page
     assert "embeddings skipped" not in page  # only a missing section explains a skip
     assert "no AI provider is configured" in page  # ... and the stages table says it
 

@@ -66,7 +66,7 @@ def test_store_is_the_union_of_the_five_protocols() -> None:
     ]
     assert not set.intersection(*parts)
     assert _methods(Store) == set.union(*parts) | {"aclose"}
-    assert len(set.union(*parts)) == 41
+    assert len(set.union(*parts)) == 42
 
 
 def test_every_backend_is_each_protocol() -> None:

@@ -102,7 +102,11 @@ def _storyboard_html(data: ReportData, tiles: Sequence[Tile], *, excerpt: bool) 
                 )
         if tile.duplicate_of is not None:
             lines.append(f'<span class="vp-note">same picture as scene {tile.duplicate_of}</span>')
-        cards.append(f"<figure>{image}<figcaption>{'<br>'.join(lines)}</figcaption></figure>")
+        # An anchor per scene: a search hit's `anchor` opens the report there.
+        cards.append(
+            f'<figure id="scene-{tile.idx:03d}">{image}'
+            f"<figcaption>{'<br>'.join(lines)}</figcaption></figure>"
+        )
     board = f'<div class="vp-board">\n{chr(10).join(cards)}\n</div>'
     if more := len(tiles) - len(shown):
         board += _note(f"… and {count(more, 'more scene')} (all of them are in the report).")
@@ -115,7 +119,8 @@ def _transcript_html(data: ReportData, *, excerpt: bool) -> str:
         return _note(f"No transcript: {why}.")
     shown = data.segments[:_EXCERPT_SEGMENTS] if excerpt else data.segments
     rows = "\n".join(
-        f'<tr><td class="vp-time">{escape(time_span(s.t_start, s.t_end))}</td>'
+        f'<tr id="segment-{s.idx:03d}"><td class="vp-time">'
+        f"{escape(time_span(s.t_start, s.t_end))}</td>"
         f"<td>{escape(s.text)}</td></tr>"
         for s in shown
     )

@@ -1,27 +1,38 @@
-"""Search ranking every backend shares: cosine similarity, keywords, hits."""
+"""Search ranking every backend shares: cosine similarity, fusion with full text, hits."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
 from .._exceptions import ConfigurationError
 from .._models import SearchHit
+from ._fulltext import TextQuery, coverage, holds, terms
 
 __all__ = [
-    "KEYWORD_WEIGHT",
+    "LINK_SCHEMES",
+    "MERGE_GAP",
+    "TEXT_WEIGHT",
+    "VECTOR_WEIGHT",
+    "TopK",
+    "candidate_count",
     "caption_hit",
     "check_dimension",
     "cosine_top_k",
-    "keyword_matches",
-    "keyword_terms",
-    "rank_hits",
+    "cosines",
+    "file_title",
+    "fuse",
+    "merge_adjacent",
+    "moment_link",
     "scored_hits",
     "vector_blob",
     "vector_from_blob",
+    "with_source",
 ]
 
 
@@ -46,7 +57,7 @@ def cosine_top_k(
 
 
 def _cosine(
-    query: Sequence[float], matrix: npt.NDArray[np.float32]
+    query: Sequence[float] | npt.NDArray[np.float32], matrix: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.floating[Any]]:
     """The cosine similarity of `query` to each row of `matrix` (0 for a zero vector)."""
     q = np.asarray(query, dtype=np.float32)
@@ -107,128 +118,177 @@ def scored_hits(
     ]
 
 
-#: What a hit gains when its text holds every query word verbatim (a share of it for some).
-KEYWORD_WEIGHT = 0.5
+#: Fused score = VECTOR_WEIGHT x cosine similarity (below 0 counts as 0) + TEXT_WEIGHT x
+#: the share of the query's terms the text holds. Chosen on `benchmarks/bench_search.py`,
+#: against reciprocal rank fusion (see the Search guide).
+VECTOR_WEIGHT = 0.6
+TEXT_WEIGHT = 0.4
 
-_STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    }
-)
-_EDGE_PUNCTUATION = ".,;:!?\"'()[]{}<>\u00ab\u00bb\u201c\u201d\u2018\u2019"
+#: Hits of the same text in one video, less than this many seconds apart, are one hit.
+MERGE_GAP = 1.0
 
 
-def keyword_terms(query: str) -> list[str]:
-    """The words of `query` that hybrid search looks for verbatim, in lower case.
+def candidate_count(k: int) -> int:
+    """How many candidates each side (vector, full text) brings for `k` hits.
 
-    Stop words and one-letter words are left out; a word keeps its inner
-    punctuation, so a code such as `ZX-4471` or a number such as `3.5` stays whole.
-
-    Examples:
-        >>> keyword_terms("Where is order ZX-4471?")
-        ['order', 'zx-4471']
+    More than `k`: hits with the same text merge, and excluded words, phrases and
+    `min_score` drop some.
     """
-    terms: list[str] = []
-    for raw in query.lower().split():
-        word = raw.strip(_EDGE_PUNCTUATION)
-        if len(word) > 1 and word not in _STOPWORDS and word not in terms:
-            terms.append(word)
-    return terms
+    return max(4 * k, 50)
 
 
-def keyword_matches(text: str, terms: Sequence[str]) -> list[str]:
-    """The `terms` that occur in `text` as whole words, ignoring case."""
-    lowered = text.lower()
-    found = []
-    for term in terms:
-        start = lowered.find(term)
-        while start != -1:
-            end = start + len(term)
-            before = lowered[start - 1] if start > 0 else " "
-            after = lowered[end] if end < len(lowered) else " "
-            if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
-                found.append(term)
-                break
-            start = lowered.find(term, start + 1)
-    return found
-
-
-def rank_hits(
-    query: Sequence[float],
-    matrix: npt.NDArray[np.float32],
-    texts: Sequence[str],
-    terms: Sequence[str],
+def fuse(
+    candidates: Iterable[tuple[SearchHit, float]],
+    query: TextQuery | None,
+    *,
     k: int,
-) -> list[tuple[int, float, list[str]]]:
-    """The `k` best rows: cosine similarity, plus `KEYWORD_WEIGHT` times the share of `terms` found.
+    min_score: float = 0.0,
+) -> list[SearchHit]:
+    """The best `k` hits of the candidates (hit, cosine similarity), scored in [0, 1].
 
-    Returns `(row index, score, terms found)`, best first. Without `terms` this is
-    plain exact cosine search.
+    With a text `query`, a hit must hold its phrases and none of its excluded words,
+    and scores `VECTOR_WEIGHT * cosine + TEXT_WEIGHT * share of terms found`;
+    `SearchHit.matched` lists the terms found. Without one, the score is the cosine
+    similarity (clipped to [0, 1]). Hits under `min_score` are left out, and
+    adjacent hits with the same text in one video merge into one (see `merge_adjacent`).
     """
-    if len(matrix) == 0 or k <= 0:
+    if k <= 0:
         return []
-    scores = _cosine(query, matrix)
-    if not terms:
-        return [(int(i), float(scores[i]), []) for i in _best(scores, k)]
-    matched = [keyword_matches(text, terms) for text in texts]
-    scores = scores + np.asarray(
-        [KEYWORD_WEIGHT * len(m) / len(terms) for m in matched], dtype=np.float32
+    scored: list[SearchHit] = []
+    seen: set[tuple[str, str]] = set()
+    for hit, cosine in candidates:
+        if (hit.kind, hit.id) in seen:
+            continue
+        seen.add((hit.kind, hit.id))
+        similarity = min(max(float(cosine), 0.0), 1.0)
+        score, found = similarity, list[str]()
+        if query is not None:
+            text_terms = terms(hit.text)
+            if not holds(text_terms, query):
+                continue
+            if query.wanted:
+                share, found = coverage(text_terms, query)
+                score = VECTOR_WEIGHT * similarity + TEXT_WEIGHT * share
+        if score >= min_score:
+            scored.append(hit.model_copy(update={"score": round(score, 6), "matched": found}))
+    merged = merge_adjacent(scored)
+    merged.sort(key=lambda h: (-h.score, h.video_id, h.t_start, h.kind, h.id))
+    return merged[:k]
+
+
+def merge_adjacent(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """Hits of the same kind and text in one video that touch (`MERGE_GAP`) as one hit.
+
+    The merged hit spans them all and keeps the best one's ID, score, frame and words
+    (the same on-screen caption over three adjacent scenes is one hit, not three).
+    """
+    groups: dict[tuple[str, str, str], list[SearchHit]] = {}
+    for hit in hits:
+        key = (hit.video_id, hit.kind, " ".join(terms(hit.text)) or hit.text)
+        groups.setdefault(key, []).append(hit)
+    merged: list[SearchHit] = []
+    for group in groups.values():
+        group.sort(key=lambda h: (h.t_start, h.t_end))
+        run = [group[0]]
+        for hit in group[1:]:
+            if hit.t_start <= max(h.t_end for h in run) + MERGE_GAP:
+                run.append(hit)
+            else:
+                merged.append(_one(run))
+                run = [hit]
+        merged.append(_one(run))
+    return merged
+
+
+def _one(run: list[SearchHit]) -> SearchHit:
+    if len(run) == 1:
+        return run[0]
+    best = max(run, key=lambda h: h.score)
+    return best.model_copy(
+        update={"t_start": min(h.t_start for h in run), "t_end": max(h.t_end for h in run)}
     )
-    return [(int(i), float(scores[i]), matched[i]) for i in _best(scores, k)]
+
+
+def cosines(
+    query: Sequence[float] | npt.NDArray[np.float32], vectors: Sequence[npt.NDArray[np.float32]]
+) -> list[float]:
+    """The cosine similarity of `query` to each of `vectors` (0 for a zero vector)."""
+    if not vectors:
+        return []
+    return [float(x) for x in _cosine(query, np.stack(vectors).astype(np.float32))]
+
+
+class TopK:
+    """A running top `n` of cosine similarities over chunks of rows, in bounded memory."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.keys: npt.NDArray[Any] = np.empty(0, dtype=object)
+        self.scores: npt.NDArray[np.floating[Any]] = np.empty(0, dtype=np.float32)
+
+    def add(
+        self,
+        query: npt.NDArray[np.float32],
+        keys: Sequence[Any],
+        matrix: npt.NDArray[np.float32],
+    ) -> None:
+        """Score one chunk (`matrix`, a row per key) against `query` and keep the best."""
+        if len(keys) == 0 or self.n <= 0:
+            return
+        scores = _cosine(query, matrix).astype(np.float32)
+        chunk_keys = np.empty(len(keys), dtype=object)
+        chunk_keys[:] = list(keys)
+        all_keys = np.concatenate([self.keys, chunk_keys])
+        all_scores = np.concatenate([self.scores, scores])
+        if len(all_scores) > self.n:
+            top = np.argpartition(-all_scores, self.n - 1)[: self.n]
+            all_keys, all_scores = all_keys[top], all_scores[top]
+        self.keys, self.scores = all_keys, all_scores
+
+    def best(self) -> list[Any]:
+        """The kept keys, best first."""
+        return list(self.keys[np.argsort(-self.scores, kind="stable")])
+
+
+def with_source(hit: SearchHit, original_path: str | None) -> SearchHit:
+    """`hit` with its video's file, title (the file name) and a link to the moment."""
+    if original_path is None:
+        return hit
+    return hit.model_copy(
+        update={
+            "file": original_path,
+            "title": file_title(original_path),
+            "link": moment_link(original_path, hit.t_start),
+        }
+    )
+
+
+def file_title(path: str) -> str:
+    """A file's name, from a local path or a URL (`s3://b/talk.mp4` is `talk.mp4`)."""
+    if "://" in path:
+        name = unquote(urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1])
+    else:
+        name = PurePath(path).name
+    return name or path
+
+
+#: The URL schemes a link may have (an input named `javascript://...` gets none).
+LINK_SCHEMES = frozenset({"file", "http", "https", "s3", "gs", "az", "abfs", "ftp"})
+
+
+def moment_link(path: str, t: float) -> str | None:
+    """A URL that opens `path` at `t` seconds (a media fragment: `file:///a/talk.mp4#t=12.5`).
+
+    `None` for a URL whose scheme is not one of `LINK_SCHEMES`.
+    """
+    if "://" in path:
+        if urlsplit(path).scheme.lower() not in LINK_SCHEMES:
+            return None
+        base = path.split("#", 1)[0]
+    else:
+        base = Path(path).absolute().as_uri()
+    seconds = f"{max(t, 0.0):.3f}".rstrip("0").rstrip(".")
+    return f"{base}#t={seconds}"
 
 
 def vector_blob(vector: Sequence[float]) -> bytes:

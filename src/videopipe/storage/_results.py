@@ -49,6 +49,19 @@ class Results(Protocol):
         """Videos, newest first, optionally only those with `status`."""
         ...
 
+    async def find_videos_by_path(self, original_path: str) -> list[Video]:
+        """The videos made from this input path or URL, exactly as it was given, newest first.
+
+        What lets people name a video by its file rather than its ID (a command
+        line's `report talk.mp4`). The path is compared as stored, so pass it as the
+        video was added (the pipeline stores the absolute path of a local file).
+        Empty when none is.
+
+        Note:
+            Added in 0.2.0.
+        """
+        ...
+
     async def count_videos(self) -> dict[str, int]:
         """Videos per status; every `VideoStatus` is present."""
         ...

@@ -43,8 +43,9 @@ class Vectors(Protocol):
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
+        min_score: float = 0.0,
     ) -> list[SearchHit]:
-        """The `k` segments and captions nearest `vector`, best first (hybrid search).
+        """The `k` segments and captions that best answer `vector` and `keywords`, best first.
 
         `vector` was made by the embedding model `model`. Only vectors of that
         one model are searched (a store can hold several models' vectors side by
@@ -52,10 +53,16 @@ class Vectors(Protocol):
         never embeds text: [`videopipe.search`][videopipe.search] embeds a text
         query with the provider, then calls this.
 
-        The score is the cosine similarity, plus up to `KEYWORD_WEIGHT` (0.5) for
-        the share of the words of `keywords` that the hit's text holds verbatim,
-        so a product name, number or code shown on screen is found even when the
-        embedding misses it. `SearchHit.matched` lists the words found.
+        Two rankings are fused: the nearest vectors, and the engine's full-text
+        index over `keywords` (FTS5 with BM25 on SQLite, a `tsvector` GIN index on
+        PostgreSQL, a scan in memory), with `websearch_to_tsquery`'s syntax:
+        `"quoted words"` must appear as a phrase, `-word` excludes. Each side brings
+        its best candidates; each candidate scores `0.6 x cosine + 0.4 x the share
+        of the query's terms its text holds` (the cosine alone without
+        `keywords`), in [0, 1]. `SearchHit.matched` lists the terms found. Hits
+        under `min_score` are left out, and adjacent hits with the same text in
+        one video merge into one spanning them. Each hit carries its video's file,
+        title and a link to the moment.
 
         Raises:
             ConfigurationError: `vector`'s dimension differs from the stored

@@ -53,6 +53,12 @@ class MemoryResults(MemoryState):
         videos.sort(key=lambda v: (v.created_at, v.id), reverse=True)
         return videos[:limit]
 
+    async def find_videos_by_path(self, original_path: str) -> list[Video]:
+        self._check()
+        videos = [v for v in self.videos.values() if v.original_path == original_path]
+        videos.sort(key=lambda v: (v.created_at, v.id), reverse=True)
+        return videos
+
     async def count_videos(self) -> dict[str, int]:
         self._check()
         counts = {s.value: 0 for s in VideoStatus}

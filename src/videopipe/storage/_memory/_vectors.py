@@ -8,7 +8,8 @@ import numpy as np
 
 from ..._models import Embedding, EmbeddingKind, FrameCaption, SearchHit, TranscriptSegment
 from .._common import clean_record
-from .._ranking import caption_hit, check_dimension, keyword_terms, rank_hits
+from .._fulltext import TextQuery
+from .._ranking import caption_hit, check_dimension, cosines, fuse, with_source
 from ._state import MemoryState
 
 __all__ = ["MemoryVectors"]
@@ -45,10 +46,10 @@ class MemoryVectors(MemoryState):
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
+        min_score: float = 0.0,
     ) -> list[SearchHit]:
         self._check()
-        terms = keyword_terms(keywords) if keywords else []
-        self._check()
+        query = TextQuery.parse(keywords) if keywords else None
         kind_set = None if kinds is None else set(kinds)
         video_set = None if video_ids is None else set(video_ids)
         candidates = [
@@ -62,16 +63,13 @@ class MemoryVectors(MemoryState):
             and self._owner_exists(e)
         ]
         check_dimension(len(vector), {e.dimension for e in candidates}, model=model)
-        matrix = np.asarray([e.vector for e in candidates], dtype=np.float32)
-        hits = [self._hit(e, 0.0) for e in candidates] if terms else []
-        texts = [hit.text for hit in hits]
-        ranked = rank_hits(vector, matrix, texts, terms, k)
-        return [
-            (hits[i] if terms else self._hit(candidates[i], 0.0)).model_copy(
-                update={"score": score, "matched": matched}
-            )
-            for i, score, matched in ranked
-        ]
+        if not candidates:
+            return []
+        # Every candidate is scored: the engines' two candidate lists exist to keep
+        # them from reading every row, which a scan in memory does anyway.
+        scores = cosines(vector, [np.asarray(e.vector, dtype=np.float32) for e in candidates])
+        hits = [self._hit(e, 0.0) for e in candidates]
+        return fuse(zip(hits, scores, strict=True), query, k=k, min_score=min_score)
 
     def _owner_exists(self, e: Embedding) -> bool:
         rows: Sequence[TranscriptSegment | FrameCaption] = (
@@ -84,7 +82,7 @@ class MemoryVectors(MemoryState):
     def _hit(self, e: Embedding, score: float) -> SearchHit:
         if e.kind == "segment":
             seg = next(s for s in self.segments[e.video_id] if s.id == e.owner_id)
-            return SearchHit(
+            hit = SearchHit(
                 kind="segment",
                 id=seg.id,
                 video_id=e.video_id,
@@ -93,6 +91,7 @@ class MemoryVectors(MemoryState):
                 t_end=seg.t_end,
                 score=score,
             )
+            return with_source(hit, self._original_path(e.video_id))
         cap = next(c for c in self.captions[e.video_id] if c.id == e.owner_id)
         frame = next((f for f in self.frames.get(e.video_id, []) if f.id == cap.frame_id), None)
         scene = None
@@ -100,7 +99,7 @@ class MemoryVectors(MemoryState):
             scene = next(
                 (s for s in self.scenes.get(e.video_id, []) if s.id == frame.scene_id), None
             )
-        return caption_hit(
+        hit = caption_hit(
             id=cap.id,
             video_id=e.video_id,
             caption=cap.caption,
@@ -110,3 +109,8 @@ class MemoryVectors(MemoryState):
             frame_path=frame.path if frame else None,
             score=score,
         )
+        return with_source(hit, self._original_path(e.video_id))
+
+    def _original_path(self, video_id: str) -> str | None:
+        video = self.videos.get(video_id)
+        return None if video is None else video.original_path

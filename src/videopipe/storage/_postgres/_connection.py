@@ -19,6 +19,7 @@ from ..._exceptions import ConfigurationError, StorageError, StoreClosed
 from ..._imports import require
 from ..._secrets import redact
 from .. import sql
+from .._fulltext import search_docs
 from .._migrate import migrate
 from ._pgvector import ANN_MIN_ROWS, _enable_pgvector
 from ._values import _Q, Row, T, logger
@@ -103,6 +104,7 @@ class PostgresConnection:
             try:
                 async with conn:
                     await migrate(_PostgresSchema(conn), "postgres")
+                    await _backfill_search(conn)
                     self._vector_schema = await _enable_pgvector(conn, self.url)
                     self._pgvector = self._vector_schema is not None
             except psycopg.Error as exc:
@@ -243,3 +245,33 @@ class _PostgresSchema:
         await self.conn.execute(migration.sql)
         params = {"version": migration.version, "name": migration.name}
         await self.conn.execute(_Q["record_migration"], params)
+
+
+async def _backfill_search(conn: Conn, page: int = 5000) -> None:
+    """Index the segments and captions stored before full-text search (schema version 8).
+
+    Once per database: the migration leaves a row in `search_backfill`, removed here.
+    """
+    row = await (await conn.execute(_Q["search_backfill_pending"])).fetchone()
+    if not (row and row["n"]):
+        return
+    async with conn.transaction():
+        await conn.execute(_Q["search_backfill_lock"])
+        row = await (await conn.execute(_Q["search_backfill_pending"])).fetchone()
+        if not (row and row["n"]):
+            return  # another process did it
+        after = ""
+        while True:
+            params = {"after": after, "page": page}
+            rows = await (await conn.execute(_Q["search_backfill_rows"], params)).fetchall()
+            if not rows:
+                break
+            for kind in ("segment", "caption"):
+                texts = [
+                    {**r, "caption": r["text"], "ocr_text": ""} for r in rows if r["kind"] == kind
+                ]
+                if texts:
+                    async with conn.cursor() as cursor:
+                        await cursor.executemany(_Q["upsert_search_doc"], search_docs(kind, texts))
+            after = rows[-1]["id"]
+        await conn.execute(_Q["search_backfill_done"])

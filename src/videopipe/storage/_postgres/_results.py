@@ -18,6 +18,7 @@ from ..._models import (
     VideoStatus,
 )
 from .._common import check_limit, check_text, clean_record, new_id, owned_by, sanitize_text
+from .._fulltext import search_docs
 from ._connection import PostgresConnection
 from ._values import _Q, Row, _ok, _path_in, _record, _require_video
 
@@ -51,6 +52,11 @@ class PostgresResults(PostgresConnection):
         check_limit(limit)
         status_value = None if status is None else VideoStatus(status).value
         rows = await self._rows(_Q["list_videos"], {"status": status_value, "limit": limit})
+        return [_record(Video, row) for row in rows]
+
+    async def find_videos_by_path(self, original_path: str) -> list[Video]:
+        text, raw = _path_in(original_path)
+        rows = await self._rows(_Q["videos_by_path"], {"path": text, "raw": raw})
         return [_record(Video, row) for row in rows]
 
     async def count_videos(self) -> dict[str, int]:
@@ -96,7 +102,12 @@ class PostgresResults(PostgresConnection):
     # --- stage outputs -------------------------------------------------------------------
 
     async def _replace(
-        self, kind: str, video_id: str, rows: Sequence[dict[str, Any]], upsert: str
+        self,
+        kind: str,
+        video_id: str,
+        rows: Sequence[dict[str, Any]],
+        upsert: str,
+        docs: Sequence[dict[str, str]] | None = None,
     ) -> None:
         async def op(conn: Conn) -> None:
             async with conn.transaction():
@@ -105,6 +116,13 @@ class PostgresResults(PostgresConnection):
                 if rows:
                     async with conn.cursor() as cursor:
                         await cursor.executemany(_Q[upsert], rows)
+                if docs is not None:  # the full-text index of segments and captions
+                    doc_kind = "segment" if kind == "segments" else "caption"
+                    params = {"video_id": video_id, "kind": doc_kind}
+                    await conn.execute(_Q["delete_search_docs"], params)
+                    if docs:
+                        async with conn.cursor() as cursor:
+                            await cursor.executemany(_Q["upsert_search_doc"], docs)
 
         await self._run(op)
 
@@ -134,7 +152,8 @@ class PostgresResults(PostgresConnection):
 
     async def save_segments(self, video_id: str, segments: Sequence[TranscriptSegment]) -> None:
         rows = [clean_record(s).model_dump() for s in owned_by(video_id, segments, what="segment")]
-        await self._replace("segments", video_id, rows, "upsert_segment")
+        docs = search_docs("segment", rows)
+        await self._replace("segments", video_id, rows, "upsert_segment", docs)
 
     async def list_segments(self, video_id: str) -> list[TranscriptSegment]:
         return [_record(TranscriptSegment, row) for row in await self._list("segments", video_id)]
@@ -148,7 +167,8 @@ class PostgresResults(PostgresConnection):
             params["entities"] = Jsonb(params["entities"])
             params["controls"] = Jsonb(params["controls"])
             rows.append(params)
-        await self._replace("captions", video_id, rows, "upsert_caption")
+        docs = search_docs("caption", rows)
+        await self._replace("captions", video_id, rows, "upsert_caption", docs)
 
     async def list_captions(self, video_id: str) -> list[FrameCaption]:
         return [_record(FrameCaption, row) for row in await self._list("captions", video_id)]

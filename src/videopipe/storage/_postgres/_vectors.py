@@ -1,22 +1,29 @@
-"""`PostgresStore`'s `Vectors`: `real[]` searched exactly, or through pgvector's HNSW index."""
+"""`PostgresStore`'s `Vectors`: `real[]` paged or through pgvector's HNSW, fused with full text."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..._exceptions import StorageError, StoreClosed
 from ..._models import Embedding, EmbeddingKind, SearchHit
 from .._common import clean_record
-from .._ranking import caption_hit, check_dimension, keyword_terms, rank_hits, scored_hits
+from .._fulltext import COMMON_MIN, COMMON_SHARE, TextQuery, rarer
+from .._ranking import (
+    TopK,
+    candidate_count,
+    caption_hit,
+    check_dimension,
+    cosines,
+    fuse,
+    with_source,
+)
 from ._connection import PostgresConnection
 from ._pgvector import (
     _ANN_MAX_K,
-    _ANN_MIN_FETCH,
-    _ANN_OVERFETCH,
     _HNSW_MAX_EF_SEARCH,
     _HNSW_MIN_EF_SEARCH,
     HNSW_MAX_DIM,
@@ -26,6 +33,9 @@ from ._pgvector import (
 from ._values import _Q, Row, _ok, _path_out, _require_videos, logger
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+    from psycopg import AsyncCursor
+    from psycopg.rows import DictRow
     from psycopg.sql import Composed
 
     from ._values import Conn
@@ -101,28 +111,33 @@ class PostgresVectors(PostgresConnection):
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
+        min_score: float = 0.0,
     ) -> list[SearchHit]:
-        vector = list(vector)
-        terms = keyword_terms(keywords) if keywords else []
+        q = np.asarray(vector, dtype=np.float32)
+        query = TextQuery.parse(keywords) if keywords else None
         if not _ok(model):
             self._check()
             return []
+        n = candidate_count(k)
         params = {
             "model": model,
             "kinds": None if kinds is None else sorted(set(kinds)),
             "video_ids": None if video_ids is None else sorted({v for v in video_ids if _ok(v)}),
-            "with_text": bool(terms),
         }
         if self._pool is None:
             await self._open()  # whether pgvector is there
         # Filters by kind or video leave the nearest neighbours of the whole model
-        # unknown in number; exact search over the filtered rows is the sure way.
-        if kinds is None and video_ids is None and self._ann_eligible(len(vector), k):
-            hits = await self._run(
-                functools.partial(self._ann_search, vector=vector, model=model, terms=terms, k=k)
-            )
-            if hits is not None:
-                return hits
+        # unknown in number; an exact scan of the filtered rows is the sure way.
+        ann = kinds is None and video_ids is None and self._ann_eligible(len(q), k)
+        dims = await self._run(functools.partial(_model_dims, model=model, cap=self._ann_min_rows))
+        if dims["n"] == 0:
+            return []
+        check_dimension(len(q), {dims["min_dim"], dims["max_dim"]}, model=model)
+        if k <= 0:
+            return []
+        ann = ann and dims["n"] >= self._ann_min_rows
+        if ann and (model, len(q)) not in self._hnsw:
+            await self._run(functools.partial(self._ensure_hnsw, model=model, dim=len(q)))
 
         async def op(conn: Conn) -> list[SearchHit]:
             async with conn.transaction():
@@ -130,10 +145,33 @@ class PostgresVectors(PostgresConnection):
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 async with conn.cursor(binary=True) as cursor:
                     _adapt_vectors(cursor)
-                    await cursor.execute(_Q["search_candidates"], params)
-                    candidates = await cursor.fetchall()
-                check_dimension(len(vector), {row["dim"] for row in candidates}, model=model)
-                return await _ranked_hits(conn, candidates, vector, terms, k)
+                    nearest = None
+                    if ann:
+                        nearest = await self._ann_nearest(cursor, q, model, n)
+                    if nearest is None:
+                        nearest = await _scan_nearest(conn, q, params, n)
+                    await cursor.execute(
+                        _Q["candidates_by_owner"], {"model": model, "ids": nearest}
+                    )
+                    rows = await cursor.fetchall()
+                    match = (await _rare(conn, query)).tsquery() if query is not None else None
+                    if match is not None:
+                        found = await conn.execute(
+                            _Q["text_candidates"], {**params, "match": match, "n": n}
+                        )
+                        ids = [row["owner_id"] for row in await found.fetchall()]
+                        await cursor.execute(
+                            _Q["candidates_by_owner"], {"model": model, "ids": ids}
+                        )
+                        rows += await cursor.fetchall()
+                details = await _hits(conn, rows)
+                alive = [row for row in rows if (row["kind"], row["owner_id"]) in details]
+                scores = cosines(q, [row["vector"] for row in alive])
+                candidates = (
+                    (details[row["kind"], row["owner_id"]], score)
+                    for row, score in zip(alive, scores, strict=True)
+                )
+                return fuse(candidates, query, k=k, min_score=min_score)
 
         return await self._run(op)
 
@@ -180,82 +218,90 @@ class PostgresVectors(PostgresConnection):
                 await conn.execute(query)
         self._hnsw.add((model, dim))
 
-    async def _ann_search(
-        self, conn: Conn, *, vector: list[float], model: str, terms: list[str], k: int
-    ) -> list[SearchHit] | None:
-        """Search through the model's HNSW index; `None` when exact search should answer.
+    async def _ann_nearest(
+        self, cursor: AsyncCursor[DictRow], query: npt.NDArray[np.float32], model: str, n: int
+    ) -> list[str] | None:
+        """The `n` nearest owners through the model's HNSW index; `None` to scan instead.
 
-        The index gives the model's nearest vectors, a few times `k` of them; with
-        keywords, the rows whose text holds one join them. `rank_hits` then scores
-        those rows exactly, as the exact path would: a row it ranks in the top `k`
-        is either near (in the index's answer) or holds a keyword.
+        The index cannot tell how many of its nearest vectors belong to segments or
+        captions since replaced: when most of them do, the exact scan answers.
         """
-        dim = len(vector)
-        cap = max(self._ann_min_rows, 1)
-        stats = await (
-            await conn.execute(_Q["model_dims"], {"model": model, "cap": cap})
-        ).fetchone()
-        assert stats is not None  # an aggregate always has its row
-        if stats["n"] == 0:
-            return []
-        check_dimension(dim, {stats["min_dim"], stats["max_dim"]}, model=model)
-        if stats["n"] < self._ann_min_rows:
-            return None
-        if (model, dim) not in self._hnsw:
-            await self._ensure_hnsw(conn, model=model, dim=dim)
-        fetch = max(_ANN_OVERFETCH * k, _ANN_MIN_FETCH)
-        query = np.asarray(vector, dtype=np.float32)
-        async with conn.transaction():
-            # One snapshot: the hits' rows are those the vectors were read with.
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            await self._ann_settings(conn, fetch)
-            async with conn.cursor(binary=True) as cursor:
-                _adapt_vectors(cursor)
-                await cursor.execute(self._ann_query(model, dim), {"query": query, "fetch": fetch})
-                nearest = [row["owner_id"] for row in await cursor.fetchall()]
-                params = {
-                    "model": model,
-                    "owner_ids": nearest,
-                    "with_text": bool(terms),
-                    "terms": terms,
-                }
-                await cursor.execute(_Q["ann_rows"], params)
-                rows = await cursor.fetchall()
-            alive = {row["owner_id"] for row in rows}
-            if len(nearest) == fetch and sum(o in alive for o in nearest) < k:
-                # Most of the nearest vectors belong to replaced segments or captions:
-                # the index cannot say how many more to fetch.
+        dim = len(query)
+        await self._ann_settings(cursor.connection, n)
+        await cursor.execute(self._ann_query(model, dim), {"query": query, "fetch": n})
+        nearest = [row["owner_id"] for row in await cursor.fetchall()]
+        if len(nearest) == n:
+            alive = await (
+                await cursor.connection.execute(_Q["alive_owners"], {"ids": nearest})
+            ).fetchone()
+            assert alive is not None  # an aggregate always has its row
+            if alive["n"] < n // 2:
                 return None
-            logger.debug(
-                "searched %r through %s: %d nearest, %d rows scored",
-                model,
-                hnsw_index_name(model, dim),
-                len(nearest),
-                len(rows),
-            )
-            return await _ranked_hits(conn, rows, vector, terms, k)
+        logger.debug("searched %r through %s", model, hnsw_index_name(model, dim))
+        return nearest
 
 
-async def _ranked_hits(
-    conn: Conn, rows: Sequence[Row], vector: list[float], terms: list[str], k: int
-) -> list[SearchHit]:
-    """Score candidate rows exactly (cosine, plus the keyword share) and build the best `k`."""
-    if not rows:
-        return []
-    matrix = np.stack([row["vector"] for row in rows])
-    texts = [row["text"] or "" for row in rows] if terms else []
-    top = rank_hits(vector, matrix, texts, terms, k)
-    return await _hits(conn, [(rows[i], score, found) for i, score, found in top])
+#: Vectors per fetch of an exact scan (about 3 MB of 384-d vectors).
+_SCAN_PAGE = 2000
 
 
-async def _hits(conn: Conn, ranked: list[tuple[Row, float, list[str]]]) -> list[SearchHit]:
-    segment_ids = [row["owner_id"] for row, _, _ in ranked if row["kind"] == "segment"]
-    caption_ids = [row["owner_id"] for row, _, _ in ranked if row["kind"] == "caption"]
+async def _model_dims(conn: Conn, *, model: str, cap: int) -> Row:
+    row = await (
+        await conn.execute(_Q["model_dims"], {"model": model, "cap": max(cap, 1)})
+    ).fetchone()
+    assert row is not None  # an aggregate always has its row
+    return row
+
+
+async def _scan_nearest(
+    conn: Conn, query: npt.NDArray[np.float32], params: dict[str, Any], n: int
+) -> list[str]:
+    """The `n` owners whose vectors are nearest `query`: an exact scan in pages.
+
+    A server-side cursor streams the vectors in PostgreSQL's binary format (each
+    row becomes a numpy array, never Python floats), numpy scores each page, and
+    only the best `n` are kept: memory stays flat however many vectors the model
+    has. Filtered to some videos, it reads only theirs through an index.
+    """
+    top = TopK(n)
+    name = "vector_scan" if params["video_ids"] is None else "vector_scan_videos"
+    async with conn.cursor(name="videopipe_vector_scan", binary=True) as cursor:
+        _adapt_vectors(cursor)
+        await cursor.execute(_Q[name], params)
+        while rows := await cursor.fetchmany(_SCAN_PAGE):
+            check_dimension(len(query), {len(row["vector"]) for row in rows}, model=params["model"])
+            matrix = np.stack([row["vector"] for row in rows])
+            top.add(query, [row["owner_id"] for row in rows], matrix)
+    return [str(owner) for owner in top.best()]
+
+
+async def _rare(conn: Conn, query: TextQuery) -> TextQuery:
+    """`query` with only its rarer plain words, for the full-text candidates (see SQLite's)."""
+    if len(query.words) <= 1:
+        return query
+    row = await (await conn.execute(_Q["search_docs_estimate"])).fetchone()
+    cap = int(max(COMMON_MIN, COMMON_SHARE * (row["n"] if row else 0))) + 1
+    params = {
+        "terms": list(query.words),
+        "queries": [TextQuery((w,), (), ()).tsquery() for w in query.words],
+        "cap": cap,
+    }
+    counts = {
+        r["term"]: r["doc"]
+        for r in await (await conn.execute(_Q["term_counts"], params)).fetchall()
+    }
+    return rarer(query, counts, limit=cap - 1)
+
+
+async def _hits(conn: Conn, rows: Sequence[Row]) -> dict[tuple[str, str], SearchHit]:
+    """The hits of candidate rows whose segment or caption still exists, by kind and ID."""
+    segment_ids = sorted({row["owner_id"] for row in rows if row["kind"] == "segment"})
+    caption_ids = sorted({row["owner_id"] for row in rows if row["kind"] == "caption"})
     details: dict[tuple[str, str], SearchHit] = {}
     if segment_ids:
         cursor = await conn.execute(_Q["segment_hits"], {"ids": segment_ids})
         for row in await cursor.fetchall():
-            details["segment", row["id"]] = SearchHit(
+            hit = SearchHit(
                 kind="segment",
                 id=row["id"],
                 video_id=row["video_id"],
@@ -264,11 +310,13 @@ async def _hits(conn: Conn, ranked: list[tuple[Row, float, list[str]]]) -> list[
                 t_end=row["t_end"],
                 score=0.0,
             )
+            source = _path_out(row["original_path"], row["original_path_raw"])
+            details["segment", row["id"]] = with_source(hit, source)
     if caption_ids:
         cursor = await conn.execute(_Q["caption_hits"], {"ids": caption_ids})
         for row in await cursor.fetchall():
             has_scene = row["scene_start"] is not None
-            details["caption", row["id"]] = caption_hit(
+            hit = caption_hit(
                 id=row["id"],
                 video_id=row["video_id"],
                 caption=row["caption"],
@@ -277,4 +325,6 @@ async def _hits(conn: Conn, ranked: list[tuple[Row, float, list[str]]]) -> list[
                 scene=(row["scene_start"], row["scene_end"]) if has_scene else None,
                 frame_path=_path_out(row["frame_path"], row["frame_path_raw"]),
             )
-    return scored_hits(details, ranked)
+            source = _path_out(row["original_path"], row["original_path_raw"])
+            details["caption", row["id"]] = with_source(hit, source)
+    return details

@@ -25,6 +25,7 @@ from ..._exceptions import NotFound, StorageError, StoreClosed
 from ..._models import utcnow
 from .. import sql
 from .._common import PATH_FIELDS, fields_holding, is_storable, path_from_bytes, path_to_bytes
+from .._fulltext import search_docs
 from .._migrate import migrate, run_sync
 
 __all__ = ["SQLiteConnection"]
@@ -86,6 +87,7 @@ class SQLiteConnection:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             run_sync(migrate(_SQLiteSchema(conn), "sqlite"))
+            _backfill_search(conn)
         except BaseException:
             conn.close()
             raise
@@ -210,6 +212,37 @@ class _SQLiteSchema:
     def _read(self) -> int:
         version: int = self.conn.execute(_Q["schema_version"]).fetchone()[0]
         return version
+
+
+def _backfill_search(conn: sqlite3.Connection, page: int = 5000) -> None:
+    """Index the segments and captions stored before full-text search (schema version 6).
+
+    Once per database: the migration leaves a row in `search_backfill`, removed here.
+    """
+    if not conn.execute(_Q["search_backfill_pending"]).fetchone()["n"]:
+        return
+    with _immediate(conn):
+        if not conn.execute(_Q["search_backfill_pending"]).fetchone()["n"]:
+            return  # another connection did it
+        after = ""
+        while rows := conn.execute(
+            _Q["search_backfill_rows"], {"after": after, "page": page}
+        ).fetchall():
+            for kind in ("segment", "caption"):
+                texts = [
+                    {
+                        "id": r["id"],
+                        "video_id": r["video_id"],
+                        "text": r["text"],
+                        "caption": r["text"],
+                        "ocr_text": "",
+                    }
+                    for r in rows
+                    if r["kind"] == kind
+                ]
+                conn.executemany(_Q["upsert_search_doc"], search_docs(kind, texts))
+            after = rows[-1]["id"]
+        conn.execute(_Q["search_backfill_done"])
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -21,6 +21,7 @@ from ..._models import (
     utcnow,
 )
 from .._common import check_limit, check_text, clean_record, owned_by, sanitize_text
+from .._fulltext import search_docs
 from ._connection import (
     _Q,
     Row,
@@ -74,6 +75,14 @@ class SQLiteResults(SQLiteConnection):
 
         def op(conn: sqlite3.Connection) -> list[Video]:
             return [_record(Video, row) for row in conn.execute(_Q["list_videos"], params)]
+
+        return await self._run(op)
+
+    async def find_videos_by_path(self, original_path: str) -> list[Video]:
+        params = {"path": _path_in(original_path)}
+
+        def op(conn: sqlite3.Connection) -> list[Video]:
+            return [_record(Video, row) for row in conn.execute(_Q["videos_by_path"], params)]
 
         return await self._run(op)
 
@@ -133,12 +142,21 @@ class SQLiteResults(SQLiteConnection):
     # --- stage outputs -------------------------------------------------------------------
 
     async def _replace(
-        self, kind: str, video_id: str, rows: Sequence[dict[str, Any]], upsert: str
+        self,
+        kind: str,
+        video_id: str,
+        rows: Sequence[dict[str, Any]],
+        upsert: str,
+        docs: Sequence[dict[str, str]] | None = None,
     ) -> None:
         def op(conn: sqlite3.Connection) -> None:
             _require_video(conn, video_id)
             conn.execute(_Q[f"delete_{kind}"], {"video_id": video_id})
             conn.executemany(_Q[upsert], rows)
+            if docs is not None:  # the full-text index of segments and captions
+                doc_kind = "segment" if kind == "segments" else "caption"
+                conn.execute(_Q["delete_search_docs"], {"video_id": video_id, "kind": doc_kind})
+                conn.executemany(_Q["upsert_search_doc"], docs)
 
         await self._write(op)
 
@@ -172,7 +190,8 @@ class SQLiteResults(SQLiteConnection):
 
     async def save_segments(self, video_id: str, segments: Sequence[TranscriptSegment]) -> None:
         rows = [clean_record(s).model_dump() for s in owned_by(video_id, segments, what="segment")]
-        await self._replace("segments", video_id, rows, "upsert_segment")
+        docs = search_docs("segment", rows)
+        await self._replace("segments", video_id, rows, "upsert_segment", docs)
 
     async def list_segments(self, video_id: str) -> list[TranscriptSegment]:
         return await self._list("segments", video_id, lambda row: _record(TranscriptSegment, row))
@@ -184,7 +203,9 @@ class SQLiteResults(SQLiteConnection):
             params["entities"] = json.dumps(params["entities"], ensure_ascii=False)
             params["controls"] = json.dumps(params["controls"], ensure_ascii=False)
             rows.append(params)
-        await self._replace("captions", video_id, rows, "upsert_caption")
+        await self._replace(
+            "captions", video_id, rows, "upsert_caption", search_docs("caption", rows)
+        )
 
     async def list_captions(self, video_id: str) -> list[FrameCaption]:
         return await self._list("captions", video_id, lambda row: _record(FrameCaption, row))

@@ -87,55 +87,6 @@ WHERE model = {model} AND dim = {dim}
 ORDER BY vec::{vector}({dim}) OPERATOR({schema}.<=>) %(query)b::{vector}({dim})
 LIMIT %(fetch)s
 
--- name: ann_rows --
--- The rows the pgvector path scores exactly, as search_candidates gives them: the
--- nearest neighbours (owner_ids) and, with with_text, those whose text may hold a
--- term. The word test stays in Python; this only has to keep every row it could
--- match. It lowers ASCII letters alone (translate, whatever the database's locale)
--- and keeps any text with a non-ASCII character, which it cannot lower as Python does.
-WITH wanted AS (
-    SELECT unnest(%(owner_ids)s::text[]) AS owner_id
-    UNION
-    SELECT s.id FROM transcript_segments AS s
-    WHERE %(with_text)s AND (
-        octet_length(s.text) <> char_length(s.text)
-        OR EXISTS (
-            SELECT 1 FROM unnest(%(terms)s::text[]) AS t (term)
-            WHERE strpos(translate(s.text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
-                                   'abcdefghijklmnopqrstuvwxyz'), t.term) > 0))
-    UNION
-    SELECT c.id FROM frame_captions AS c
-    CROSS JOIN LATERAL (
-        SELECT coalesce(c.caption, '') || ' ' || coalesce(c.ocr_text, '') AS text
-    ) AS x
-    WHERE %(with_text)s AND (
-        octet_length(x.text) <> char_length(x.text)
-        OR EXISTS (
-            SELECT 1 FROM unnest(%(terms)s::text[]) AS t (term)
-            WHERE strpos(translate(x.text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
-                                   'abcdefghijklmnopqrstuvwxyz'), t.term) > 0))
-)
-SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector,
-       CASE WHEN %(with_text)s THEN
-           CASE e.kind
-           WHEN 'segment' THEN (
-               SELECT s.text FROM transcript_segments AS s
-               WHERE s.id = e.owner_id AND s.video_id = e.video_id)
-           ELSE (
-               SELECT coalesce(c.caption, '') || ' ' || coalesce(c.ocr_text, '')
-               FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
-           END
-       END AS text
-FROM embeddings AS e
-WHERE e.model = %(model)s
-  AND e.owner_id IN (SELECT owner_id FROM wanted)
-  AND CASE e.kind
-      WHEN 'segment' THEN EXISTS (
-          SELECT 1 FROM transcript_segments AS s WHERE s.id = e.owner_id AND s.video_id = e.video_id)
-      ELSE EXISTS (
-          SELECT 1 FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
-  END
-
 -- name: notify_jobs --
 SELECT pg_notify('videopipe_jobs', %(queue)s)
 
@@ -187,6 +138,11 @@ SELECT * FROM videos
 WHERE %(status)s::text IS NULL OR status = %(status)s::text
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
+
+-- name: videos_by_path --
+SELECT * FROM videos
+WHERE original_path = %(path)s AND original_path_raw IS NOT DISTINCT FROM %(raw)s::bytea
+ORDER BY created_at DESC, id DESC
 
 -- name: count_videos --
 SELECT status, count(*) AS n FROM videos GROUP BY status
@@ -299,42 +255,90 @@ ON CONFLICT (owner_id, model) DO UPDATE SET
 SELECT text_hash, vector FROM embeddings
 WHERE model = %(model)s AND text_hash = ANY (%(hashes)s::text[])
 
--- name: search_candidates --
--- Vectors of one model, optionally of some kinds and videos, whose segment or
--- caption still exists (a re-run stage may have replaced it); with with_text, the
--- text hybrid search matches words in.
-SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector,
-       CASE WHEN %(with_text)s THEN
-           CASE e.kind
-           WHEN 'segment' THEN (
-               SELECT s.text FROM transcript_segments AS s
-               WHERE s.id = e.owner_id AND s.video_id = e.video_id)
-           ELSE (
-               SELECT coalesce(c.caption, '') || ' ' || coalesce(c.ocr_text, '')
-               FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
-           END
-       END AS text
-FROM embeddings AS e
-WHERE e.model = %(model)s
-  AND (%(kinds)s::text[] IS NULL OR e.kind = ANY (%(kinds)s::text[]))
-  AND (%(video_ids)s::text[] IS NULL OR e.video_id = ANY (%(video_ids)s::text[]))
-  AND CASE e.kind
-      WHEN 'segment' THEN EXISTS (
-          SELECT 1 FROM transcript_segments AS s WHERE s.id = e.owner_id AND s.video_id = e.video_id)
-      ELSE EXISTS (
-          SELECT 1 FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
-  END
+-- name: delete_search_docs --
+DELETE FROM search_docs WHERE video_id = %(video_id)s AND kind = %(kind)s
+
+-- name: upsert_search_doc --
+INSERT INTO search_docs (owner_id, video_id, kind, tsv)
+VALUES (%(owner_id)s, %(video_id)s, %(kind)s, %(tsv)s::tsvector)
+ON CONFLICT (owner_id) DO UPDATE SET
+    video_id = excluded.video_id, kind = excluded.kind, tsv = excluded.tsv
+
+-- name: search_backfill_pending --
+SELECT count(*) AS n FROM search_backfill
+
+-- name: search_backfill_lock --
+LOCK TABLE search_backfill IN EXCLUSIVE MODE
+
+-- name: search_backfill_rows --
+-- The segments and captions stored before version 6, in pages (after %(after)s by ID).
+SELECT id, video_id, 'segment' AS kind, text FROM transcript_segments
+WHERE id > %(after)s
+UNION ALL
+SELECT id, video_id, 'caption' AS kind, caption || ' ' || ocr_text AS text FROM frame_captions
+WHERE id > %(after)s
+ORDER BY id LIMIT %(page)s
+
+-- name: search_backfill_done --
+DELETE FROM search_backfill
+
+-- name: vector_scan --
+-- Every vector of one model (optionally of some kinds), streamed by a server-side
+-- cursor: the nearest are kept as they go by, never all at once.
+SELECT owner_id, vector FROM embeddings
+WHERE model = %(model)s AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+
+-- name: vector_scan_videos --
+-- The same for a few videos, through the (video_id, model, owner_id) index.
+SELECT owner_id, vector FROM embeddings
+WHERE video_id = ANY (%(video_ids)s::text[]) AND model = %(model)s
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+
+-- name: term_counts --
+-- How many documents hold each term, counted up to %(cap)s (a GIN probe per term).
+SELECT t.term, (
+    SELECT count(*) FROM (
+        SELECT 1 FROM search_docs AS d WHERE d.tsv @@ t.query::tsquery LIMIT %(cap)s) AS s
+) AS doc
+FROM unnest(%(terms)s::text[], %(queries)s::text[]) AS t (term, query)
+
+-- name: search_docs_estimate --
+SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = 'search_docs'::regclass
+
+-- name: text_candidates --
+-- The best full-text matches that have a vector of the model (ts_rank_cd: cover density).
+SELECT d.owner_id FROM search_docs AS d
+WHERE d.tsv @@ %(match)s::tsquery
+  AND (%(kinds)s::text[] IS NULL OR d.kind = ANY (%(kinds)s::text[]))
+  AND (%(video_ids)s::text[] IS NULL OR d.video_id = ANY (%(video_ids)s::text[]))
+  AND EXISTS (
+      SELECT 1 FROM embeddings AS e WHERE e.owner_id = d.owner_id AND e.model = %(model)s)
+ORDER BY ts_rank_cd(d.tsv, %(match)s::tsquery) DESC, d.owner_id
+LIMIT %(n)s
+
+-- name: alive_owners --
+-- How many of these owners' segments or captions still exist.
+SELECT (SELECT count(*) FROM transcript_segments WHERE id = ANY (%(ids)s::text[]))
+     + (SELECT count(*) FROM frame_captions WHERE id = ANY (%(ids)s::text[])) AS n
+
+-- name: candidates_by_owner --
+SELECT owner_id, kind, vector FROM embeddings
+WHERE model = %(model)s AND owner_id = ANY (%(ids)s::text[])
 
 -- name: segment_hits --
-SELECT id, video_id, text, t_start, t_end FROM transcript_segments
-WHERE id = ANY (%(ids)s::text[])
+SELECT s.id, s.video_id, s.text, s.t_start, s.t_end,
+       v.original_path, v.original_path_raw
+FROM transcript_segments AS s JOIN videos AS v ON v.id = s.video_id
+WHERE s.id = ANY (%(ids)s::text[])
 
 -- name: caption_hits --
 -- A caption's hit spans its frame's scene, and shows the frame.
 SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t,
+       v.original_path, v.original_path_raw,
        f.path AS frame_path, f.path_raw AS frame_path_raw,
        s.t_start AS scene_start, s.t_end AS scene_end
 FROM frame_captions AS c
+JOIN videos AS v ON v.id = c.video_id
 LEFT JOIN frames AS f ON f.id = c.frame_id AND f.video_id = c.video_id
 LEFT JOIN scenes AS s ON s.id = f.scene_id AND s.video_id = f.video_id
 WHERE c.id = ANY (%(ids)s::text[])

@@ -54,6 +54,9 @@ WHERE :status IS NULL OR status = :status
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 
+-- name: videos_by_path --
+SELECT * FROM videos WHERE original_path = :path ORDER BY created_at DESC, id DESC
+
 -- name: count_videos --
 SELECT status, count(*) AS n FROM videos GROUP BY status
 
@@ -155,41 +158,96 @@ ON CONFLICT (owner_id, model) DO UPDATE SET
 SELECT text_hash, vector FROM embeddings
 WHERE model = :model AND text_hash IN (SELECT value FROM json_each(:hashes))
 
--- name: search_candidates --
--- Vectors of one model, optionally of some kinds and videos, whose segment or
--- caption still exists (a re-run stage may have replaced it); with :with_text, the
--- text hybrid search matches words in.
-SELECT e.owner_id, e.kind, e.video_id, e.dim, e.vector,
-       CASE WHEN :with_text THEN
-           CASE e.kind
-           WHEN 'segment' THEN (
-               SELECT s.text FROM transcript_segments AS s
-               WHERE s.id = e.owner_id AND s.video_id = e.video_id)
-           ELSE (
-               SELECT coalesce(c.caption, '') || ' ' || coalesce(c.ocr_text, '')
-               FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
-           END
-       END AS text
-FROM embeddings AS e
+-- name: delete_search_docs --
+DELETE FROM search_docs WHERE video_id = :video_id AND kind = :kind
+
+-- name: upsert_search_doc --
+INSERT INTO search_docs (owner_id, video_id, kind, terms)
+VALUES (:owner_id, :video_id, :kind, :terms)
+ON CONFLICT (owner_id) DO UPDATE SET
+    video_id = excluded.video_id, kind = excluded.kind, terms = excluded.terms
+WHERE search_docs.terms IS NOT excluded.terms OR search_docs.video_id IS NOT excluded.video_id
+
+-- name: search_backfill_pending --
+SELECT count(*) AS n FROM search_backfill
+
+-- name: search_backfill_rows --
+-- The segments and captions stored before version 6, in pages (after :after by ID).
+SELECT id, video_id, 'segment' AS kind, text FROM transcript_segments
+WHERE id > :after
+UNION ALL
+SELECT id, video_id, 'caption' AS kind, caption || ' ' || ocr_text AS text FROM frame_captions
+WHERE id > :after
+ORDER BY id LIMIT :page
+
+-- name: search_backfill_done --
+DELETE FROM search_backfill
+
+-- name: model_dims --
+-- The dimensions a model's vectors have (two index probes however many vectors).
+SELECT (SELECT min(dim) FROM embeddings WHERE model = :model) AS min_dim,
+       (SELECT max(dim) FROM embeddings WHERE model = :model) AS max_dim
+
+-- name: vector_scan --
+-- Every vector of one model (optionally of some kinds), read in chunks by a cursor:
+-- the nearest are kept as they stream by, never all at once.
+SELECT e.rowid AS rid, e.vector FROM embeddings AS e
 WHERE e.model = :model
   AND (:kinds IS NULL OR e.kind IN (SELECT value FROM json_each(:kinds)))
-  AND (:video_ids IS NULL OR e.video_id IN (SELECT value FROM json_each(:video_ids)))
-  AND CASE e.kind
-      WHEN 'segment' THEN EXISTS (
-          SELECT 1 FROM transcript_segments AS s WHERE s.id = e.owner_id AND s.video_id = e.video_id)
-      ELSE EXISTS (
-          SELECT 1 FROM frame_captions AS c WHERE c.id = e.owner_id AND c.video_id = e.video_id)
-  END
+
+-- name: vector_scan_videos --
+-- The same, for a few videos: through the (video_id, model, kind) index.
+SELECT e.rowid AS rid, e.vector FROM json_each(:video_ids) AS v
+JOIN embeddings AS e INDEXED BY embeddings_video ON e.video_id = v.value AND e.model = :model
+WHERE (:kinds IS NULL OR e.kind IN (SELECT value FROM json_each(:kinds)))
+
+-- name: term_counts --
+-- How many documents hold each term, and how many documents there are.
+SELECT v.term, v.doc FROM search_vocab AS v WHERE v.term IN (SELECT value FROM json_each(:terms))
+UNION ALL
+SELECT NULL, (SELECT count(*) FROM search_docs)
+
+-- name: text_candidates --
+-- The best full-text matches (BM25) that have a vector of the model.
+-- FTS5 ranks inside the subquery (ORDER BY rank LIMIT is its own fast path).
+SELECT d.owner_id FROM (
+    SELECT rowid, rank FROM search_fts WHERE search_fts MATCH :match
+    ORDER BY rank LIMIT 4 * :n) AS f
+JOIN search_docs AS d ON d.id = f.rowid
+WHERE (:kinds IS NULL OR d.kind IN (SELECT value FROM json_each(:kinds)))
+  AND (:video_ids IS NULL OR d.video_id IN (SELECT value FROM json_each(:video_ids)))
+  AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.owner_id = d.owner_id AND e.model = :model)
+ORDER BY f.rank LIMIT :n
+
+-- name: text_candidates_videos --
+-- The same within a few videos: every match is ranked, then filtered (probing the
+-- index once per video document and row is far slower).
+SELECT d.owner_id FROM (
+    SELECT rowid, rank FROM search_fts WHERE search_fts MATCH :match) AS f
+JOIN search_docs AS d ON d.id = f.rowid
+WHERE d.video_id IN (SELECT value FROM json_each(:video_ids))
+  AND (:kinds IS NULL OR d.kind IN (SELECT value FROM json_each(:kinds)))
+  AND EXISTS (SELECT 1 FROM embeddings AS e WHERE e.owner_id = d.owner_id AND e.model = :model)
+ORDER BY f.rank LIMIT :n
+
+-- name: candidates_by_rowid --
+SELECT owner_id, kind, vector FROM embeddings WHERE rowid IN (SELECT value FROM json_each(:rids))
+
+-- name: candidates_by_owner --
+SELECT owner_id, kind, vector FROM embeddings
+WHERE model = :model AND owner_id IN (SELECT value FROM json_each(:ids))
 
 -- name: segment_hits --
-SELECT id, video_id, text, t_start, t_end FROM transcript_segments
-WHERE id IN (SELECT value FROM json_each(:ids))
+SELECT s.id, s.video_id, s.text, s.t_start, s.t_end, v.original_path
+FROM transcript_segments AS s JOIN videos AS v ON v.id = s.video_id
+WHERE s.id IN (SELECT value FROM json_each(:ids))
 
 -- name: caption_hits --
 -- A caption's hit spans its frame's scene, and shows the frame.
-SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t,
+SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t, v.original_path,
        f.path AS frame_path, s.t_start AS scene_start, s.t_end AS scene_end
 FROM frame_captions AS c
+JOIN videos AS v ON v.id = c.video_id
 LEFT JOIN frames AS f ON f.id = c.frame_id AND f.video_id = c.video_id
 LEFT JOIN scenes AS s ON s.id = f.scene_id AND s.video_id = f.video_id
 WHERE c.id IN (SELECT value FROM json_each(:ids))
