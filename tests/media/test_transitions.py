@@ -26,9 +26,10 @@ from scenedetect import (
     AdaptiveDetector,
     ContentDetector,
     SceneDetector,
+    SceneManager,
     ThresholdDetector,
-    detect,
 )
+from scenedetect.backends.pyav import VideoStreamAv
 
 import videopipe as vp
 from videopipe._media import SceneSpan, detect_transitions, find_ffmpeg, normalize
@@ -256,7 +257,13 @@ def clips(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def reference(path: Path, detector: SceneDetector) -> list[float]:
     """The boundaries (seconds) PySceneDetect's `detector` finds in `path`."""
-    scenes = detect(os.fspath(path), detector, backend="pyav")
+    # `detect(..., backend=)` is newer than the lowest scenedetect allowed (0.7), whose PyAV
+    # backend leaves the file it opens unclosed: the file is ours to open and close here.
+    manager = SceneManager()
+    manager.add_detector(detector)
+    with path.open("rb") as file:
+        manager.detect_scenes(VideoStreamAv(file, name=path.name))
+    scenes = manager.get_scene_list()
     return [start.seconds for start, _ in scenes[1:]]
 
 
