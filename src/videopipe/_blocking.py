@@ -241,6 +241,7 @@ class BlockingStore:
         kinds: Iterable[EmbeddingKind] | None = None,
         video_ids: Iterable[str] | None = None,
         keywords: str | None = None,
+        min_score: float | None = None,
     ) -> list[SearchHit]:
         """The `k` segments and captions that best answer `query`, as [`videopipe.search`][videopipe.search].
 
@@ -259,7 +260,7 @@ class BlockingStore:
                         stack.push_async_callback(chosen.aclose)
                 return await search(
                     self._store, query, provider=chosen, model=model, k=k, kinds=kinds,
-                    video_ids=video_ids, keywords=keywords,
+                    video_ids=video_ids, keywords=keywords, min_score=min_score,
                 )  # fmt: skip
 
         return self._call(call)

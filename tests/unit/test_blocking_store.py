@@ -60,6 +60,9 @@ def test_every_query_runs_without_await(url: str) -> None:
         assert store.list_captions("talk") == []
         hits = store.search("who mentions the budget?", provider=provider, k=1)
         assert hits[0].id == segment_id("talk", 0)
+        # min_score reaches the search (and is checked there).
+        with pytest.raises(vp.ConfigurationError, match=r"min_score=1\.01"):
+            store.search("who mentions the budget?", provider=provider, min_score=1.01)
         vector = fake_vector("sales grew", provider.dimensions)
         assert store.search(vector, model=provider.embedding_model, k=1)[0].id == segment_id(
             "talk", 1
