@@ -17,7 +17,6 @@ from ..storage import Results
 from ._parser import env_name
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SCAN_LIMIT = 10_000
 
 __all__ = ["MissingStore", "check_ref", "check_store_exists", "resolve_video", "store_url"]
 
@@ -83,11 +82,9 @@ def _is_id(ref: str) -> bool:
 
 
 async def _by_recorded_path(store: Results, ref: str) -> str | None:
-    path = str(await anyio.Path(ref).absolute())
-    for video in await store.list_videos(limit=_SCAN_LIMIT):
-        if video.original_path == path:
-            return video.id
-    return None
+    """The newest video made from this path (an indexed look-up in the store)."""
+    found = await store.find_videos_by_path(str(await anyio.Path(ref).absolute()))
+    return found[0].id if found else None
 
 
 async def resolve_video(store: Results, ref: str) -> str:
@@ -96,7 +93,7 @@ async def resolve_video(store: Results, ref: str) -> str:
     An existing file is found by its content (its ID is derived from it, as
     `Pipeline.register` derives it), so a copy or a renamed file names the same
     video. Otherwise `ref` is a video ID or, for a file since deleted or moved,
-    the path the video was processed from (among the newest 10,000 videos).
+    the path the video was processed from.
 
     Raises:
         NotFound: No video in the store has this content, ID or source path.
