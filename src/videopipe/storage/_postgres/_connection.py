@@ -84,8 +84,53 @@ class PostgresConnection:
 
         return await AsyncConnection.connect(self._conninfo, row_factory=dict_row, **self._kwargs)
 
-    async def _open(self) -> AsyncConnectionPool[Conn]:
+    async def _set_up(self) -> None:
+        """Connect once, and migrate, index and check pgvector on that connection.
+
+        A first connection that fails is most likely a wrong URL or password: it
+        fails at once, rather than being retried as a connection lost later. A
+        connection lost *during* the set-up (the server restarting, or an
+        administrator ending every session) is retried within `retry_for`: every
+        step is a transaction of its own, safe to run again.
+        """
         import psycopg
+        from psycopg.errors import QueryCanceled
+
+        deadline = anyio.current_time() + self._retry_for
+        delay = 0.05
+        connected = False
+        while True:
+            try:
+                conn = await self._connect()
+            except psycopg.Error as exc:
+                if not connected or anyio.current_time() >= deadline:
+                    raise StorageError(f"cannot connect to {self.url}: {exc}") from exc
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            connected = True
+            try:
+                async with conn:
+                    await migrate(_PostgresSchema(conn), "postgres")
+                    await _backfill_search(conn)
+                    self._vector_schema = await _enable_pgvector(conn, self.url)
+                    self._pgvector = self._vector_schema is not None
+                return
+            except psycopg.OperationalError as exc:
+                # As in `_run`: connection-level failures are worth another try.
+                if isinstance(exc, QueryCanceled) or anyio.current_time() >= deadline:
+                    raise StorageError(f"cannot set up the schema in {self.url}: {exc}") from exc
+                logger.warning(
+                    "lost the connection to %s while setting up the schema (%s); retrying",
+                    self.url,
+                    exc,
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except psycopg.Error as exc:
+                raise StorageError(f"cannot set up the schema in {self.url}: {exc}") from exc
+
+    async def _open(self) -> AsyncConnectionPool[Conn]:
         from psycopg import AsyncConnection
         from psycopg.rows import DictRow, dict_row
         from psycopg_pool import AsyncConnectionPool
@@ -95,20 +140,7 @@ class PostgresConnection:
                 raise StoreClosed
             if self._pool is not None:
                 return self._pool
-            # A first connection that fails is most likely a wrong URL or password:
-            # fail at once, rather than retrying as for a connection lost later.
-            try:
-                conn = await self._connect()
-            except psycopg.Error as exc:
-                raise StorageError(f"cannot connect to {self.url}: {exc}") from exc
-            try:
-                async with conn:
-                    await migrate(_PostgresSchema(conn), "postgres")
-                    await _backfill_search(conn)
-                    self._vector_schema = await _enable_pgvector(conn, self.url)
-                    self._pgvector = self._vector_schema is not None
-            except psycopg.Error as exc:
-                raise StorageError(f"cannot set up the schema in {self.url}: {exc}") from exc
+            await self._set_up()
             pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
                 self._conninfo,
                 connection_class=AsyncConnection[DictRow],
