@@ -8,6 +8,11 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export NO_MKDOCS_2_WARNING := 1
+# The suite runs in one pytest-xdist worker per core: most of its time is spent waiting on
+# FFmpeg, PostgreSQL and worker processes, and on a shared machine two runnable workers get
+# twice the CPU share of one. `make pytest PYTEST_WORKERS=0` runs it in a single process.
+PYTEST_WORKERS ?= auto
+PYTEST = $(BIN)/python -m pytest --numprocesses=$(PYTEST_WORKERS) --dist=worksteal
 
 .PHONY: demo test install-dev system-deps lint typecheck pytest docs bench clean matrix lowest
 
@@ -50,7 +55,7 @@ typecheck: install-dev
 
 # pytest exits 5 when it collected no test: that is a broken run, not a pass.
 pytest: install-dev system-deps
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 docs: install-dev
 	$(BIN)/mkdocs build --strict --site-dir $(VENV)/site
@@ -63,7 +68,7 @@ matrix: system-deps
 # The suite and the quickstart at the lowest allowed versions, in its own VENV.
 lowest: $(VENV)/.installed-lowest system-deps
 	$(BIN)/python examples/quickstart.py
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 bench: install-dev
 	$(BIN)/python benchmarks/bench_batch.py

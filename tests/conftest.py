@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import subprocess
 from collections.abc import Iterator
@@ -86,3 +88,19 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [*quiet, "-stream_loop", "119", "-i", str(short), "-c", "copy", str(long)], check=True
     )
     return long
+
+
+@contextlib.contextmanager
+def cache_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `directory`'s cached contents while they are made or checked.
+
+    The suite runs in several pytest-xdist workers at once, and every worker asks for the
+    same cached media: the first one makes it, the others wait and then reuse it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.conftest import cache_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,8 @@ def media(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if cache is None:
         return make_media.make_all(tmp_path_factory.mktemp("media"))
     out = cache.mkdir(f"videopipe-media-{make_media.script_hash()}")
-    for stale in out.parent.glob("videopipe-media-*"):
-        if stale != out:
-            shutil.rmtree(stale, ignore_errors=True)
-    return make_media.make_all(out)
+    with cache_lock(out):
+        for stale in out.parent.glob("videopipe-media-*"):
+            if stale != out:
+                shutil.rmtree(stale, ignore_errors=True)
+        return make_media.make_all(out)

@@ -30,6 +30,7 @@ from scenedetect import (
     ThresholdDetector,
 )
 from scenedetect.backends.pyav import VideoStreamAv
+from tests.conftest import cache_lock
 
 import videopipe as vp
 from videopipe._media import SceneSpan, detect_transitions, find_ffmpeg, normalize
@@ -249,10 +250,11 @@ def clips(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         return make_clips(tmp_path_factory.mktemp("transitions"))
     digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     out = cache.mkdir(f"videopipe-transitions-{digest}")
-    for stale in out.parent.glob("videopipe-transitions-*"):
-        if stale != out:
-            shutil.rmtree(stale, ignore_errors=True)
-    return make_clips(out)
+    with cache_lock(out):
+        for stale in out.parent.glob("videopipe-transitions-*"):
+            if stale != out:
+                shutil.rmtree(stale, ignore_errors=True)
+        return make_clips(out)
 
 
 def reference(path: Path, detector: SceneDetector) -> list[float]:

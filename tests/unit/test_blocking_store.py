@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from pathlib import Path
 
@@ -143,3 +144,19 @@ def test_an_unknown_url_fails_before_any_thread_starts() -> None:
     with pytest.raises(vp.ConfigurationError):
         vp.BlockingStore("nosuch://x")
     assert threading.active_count() == before
+
+
+def test_blocking_search_signatures_follow_the_async_one() -> None:
+    """`search_blocking` and `BlockingStore.search` take exactly `videopipe.search`'s options.
+
+    They repeat its signature for readable help and types; this keeps the copies from drifting
+    (`min_score` was once missing from `BlockingStore.search`).
+    """
+
+    def options(function: object, skip: int) -> list[tuple[str, object, object]]:
+        parameters = list(inspect.signature(function).parameters.values())[skip:]  # type: ignore[arg-type]
+        return [(p.name, p.kind, p.default) for p in parameters]
+
+    wanted = options(vp.search, 1)  # without `store`
+    assert options(vp.search_blocking, 1) == wanted
+    assert options(vp.BlockingStore.search, 1) == wanted  # without `self`
