@@ -164,10 +164,12 @@ async def test_input_is_pulled_lazily_as_workers_free_up() -> None:
     assert ahead <= 5
 
 
-@pytest.mark.timeout(60)
-async def test_a_million_item_generator_runs_with_flat_in_flight_bookkeeping() -> None:
-    """1,000,000 items stream through: never more than `concurrency` pulled and unfinished."""
-    n = 1_000_000
+async def test_a_long_generator_runs_with_flat_in_flight_bookkeeping() -> None:
+    """200,000 items stream through: never more than `concurrency` pulled and unfinished.
+
+    (A million took 10 s of CPU here and a minute on a loaded machine, and proved no more.)
+    """
+    n = 200_000
     concurrency = 16
     pulled = finished = peak_ahead = 0
 
