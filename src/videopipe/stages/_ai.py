@@ -337,12 +337,17 @@ class Transcribe:
         limit = _limit(ctx, provider, TRANSCRIBE, provider.transcription_model)
         rates = _rates(ctx, provider, provider.transcription_model)
 
+        audio_seconds = sum(c.end - c.start for c in chunks)
+        heard = [0.0]
+
         async def send(chunk: AudioChunk) -> Any:
             # Audio is limited by requests: a transcription takes no tokens from a TPM limit.
             async with limit.request(), _rated(rates, provider):
-                return await provider.transcribe(chunk.path, language=self.language)
+                transcript = await provider.transcribe(chunk.path, language=self.language)
+            heard[0] += chunk.end - chunk.start
+            ctx.report_progress(heard[0], audio_seconds)
+            return transcript
 
-        audio_seconds = sum(c.end - c.start for c in chunks)
         reservation = _reserve(ctx, transcription_cost(provider, audio_seconds))
         results: list[Ok[Any] | Err] = []
         try:
@@ -472,6 +477,7 @@ class Caption:
                 describe,
                 concurrency=limit.cap,
                 retry=_policy(ctx, self.retry),
+                progress=lambda p: ctx.report_progress(p.done, len(to_send)),
             )
         finally:
             _settle(reservation, results)
@@ -597,6 +603,7 @@ class Embed:
                 _settle(reservation, results)
             [result] = results
             embedded = result.unwrap()
+            ctx.report_progress(len(todo), len(todo))
             for text, vector in zip(todo, embedded.vectors, strict=True):
                 known[hashes[text]] = vector
             await _record(ctx, [embedded.usage])
