@@ -127,15 +127,8 @@ class Progress(_Counts):
         Added in 0.1.0. `running`, `completed` and `percent` added in 0.2.0.
     """
 
-    running: tuple[RunProgress, ...]
+    running: tuple[RunProgress, ...] = ()
     """The progress of the running items that report it (pipeline runs), in start order."""
-
-    def __new__(
-        cls, done: int, total: int | None, failed: int, running: tuple[RunProgress, ...] = ()
-    ) -> Progress:
-        self = super().__new__(cls, done, total, failed)
-        self.running = running
-        return self
 
     @property
     def completed(self) -> float:
@@ -181,17 +174,29 @@ class _StartRate:
             await anyio.sleep(start - now)
 
 
-class _ItemProgress:
-    """The listener one running item reports its progress to (through `ITEM_PROGRESS`)."""
+def _snapshot(
+    done: int, total: int | None, failed: int, running: dict[object, RunProgress]
+) -> Progress:
+    progress = Progress(done, total, failed)
+    if running:  # the class's `()` otherwise: nothing more to build per item
+        progress.running = tuple(running.values())
+    return progress
 
-    __slots__ = ("key", "reporter")
+
+class _ItemProgress:
+    """The listener the running item of one pool task reports its progress to.
+
+    One per task, reused for each item the task runs (it runs one at a time),
+    and set once as that task's `ITEM_PROGRESS`.
+    """
+
+    __slots__ = ("reporter",)
 
     def __init__(self, reporter: _ProgressReporter) -> None:
         self.reporter = reporter
-        self.key = object()
 
     def __call__(self, progress: RunProgress) -> None:
-        self.reporter.partial(self.key, progress)
+        self.reporter.partial(self, progress)
 
 
 class _ProgressReporter:
@@ -215,7 +220,7 @@ class _ProgressReporter:
         self.done += 1
         if not ok:
             self.failed += 1
-        had = item is not None and self.running.pop(item.key, None) is not None
+        had = item is not None and self.running.pop(item, None) is not None
         if self.bar is not None:
             if had or self.running:
                 self._draw()
@@ -224,9 +229,7 @@ class _ProgressReporter:
                 if not ok:
                     self.bar.set_postfix(failed=self.failed, refresh=False)
         if self.callback is not None:
-            self.callback(
-                Progress(self.done, self.total, self.failed, tuple(self.running.values()))
-            )
+            self.callback(_snapshot(self.done, self.total, self.failed, self.running))
 
     def partial(self, key: object, progress: RunProgress) -> None:
         """A running item moved within its stages."""
@@ -234,9 +237,7 @@ class _ProgressReporter:
         if self.bar is not None:
             self._draw()
         if self.callback is not None:
-            self.callback(
-                Progress(self.done, self.total, self.failed, tuple(self.running.values()))
-            )
+            self.callback(_snapshot(self.done, self.total, self.failed, self.running))
 
     def _draw(self) -> None:
         partial = sum(r.fraction for r in self.running.values())
@@ -324,9 +325,9 @@ class _Pool(Generic[T, R]):
         pull = self.source.__next__ if isinstance(self.source, Iterator) else None
         plain = self.retry is None and self.rate is None
         report = self.reporter.update if self.reporter.active else None
-        # Each drain task has its own context: set once here, or once per item with progress.
-        ITEM_PROGRESS.set(None)
-        item_progress: _ItemProgress | None = None
+        # Each pool task has its own context: its items report to its own listener.
+        item_progress = _ItemProgress(self.reporter) if report is not None else None
+        ITEM_PROGRESS.set(item_progress)
         try:
             while stop is None or not stop.is_set():
                 if pull is not None:
@@ -339,9 +340,6 @@ class _Pool(Generic[T, R]):
                     if entry is None:
                         return
                     index, item = entry
-                if report is not None:
-                    item_progress = _ItemProgress(self.reporter)
-                    ITEM_PROGRESS.set(item_progress)
                 result: Result[R]
                 if plain:
                     try:

@@ -22,7 +22,7 @@ from .._settings import Settings
 from .._stage import DEFAULT_STAGE_NAMES
 from .._worker import Worker
 from ..providers._choose import default_provider
-from ..storage import Results, open_store
+from ..storage import Results, Store, open_store
 from ._output import colour, emit_json, say
 from ._parser import env_name
 from ._process import describe_provider
@@ -163,7 +163,7 @@ def _progress_record(progress: RunProgress) -> dict[str, Any]:
     }
 
 
-async def _running(store: Any) -> list[dict[str, Any]]:
+async def _running(store: Store) -> list[dict[str, Any]]:
     """The videos being processed now (by workers or `videopipe process`), and how far."""
     jobs = {j.video_id: j.id for j in await store.peek(_RUNNING_SHOWN, status=JobStatus.PROCESSING)}
     found = []
