@@ -314,3 +314,16 @@ async def test_status_json_shows_a_running_video_s_stage_and_percentage(
     assert one["progress"]["stage"] == "work"
     assert one["progress"]["percent"] == 70.0
     assert f"running {video.id}: 70% (work 40%)" in text
+
+
+async def test_a_report_from_a_thread_anyio_did_not_start_goes_out_with_the_next_one() -> None:
+    """A stage's own thread pool cannot reach the loop: its figure is kept, not lost."""
+    told: list[vp.RunProgress] = []
+    tracker = RunTracker("v", 1, told.append)
+    tracker.start("work")
+    thread = threading.Thread(target=tracker.report, args=("work", 5, 10))
+    thread.start()
+    thread.join()
+    assert len(told) == 1  # only the start: the thread could not call the listener
+    tracker.report("work", 6, 10)  # from the loop
+    assert [str(p) for p in told] == ["work", "work 60%"]
