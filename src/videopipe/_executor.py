@@ -182,8 +182,13 @@ class _Run:
 
     def _on_progress(self, progress: RunProgress) -> None:
         self.writes.offer(progress)
-        if self.listener is not None:
+        if self.listener is None:
+            return
+        try:
             self.listener(progress)
+        except Exception as exc:  # a broken progress display must not fail the video
+            self.listener = None
+            self.log.warning("progress listener failed, no longer called for this run: %r", exc)
 
     async def execute(self) -> VideoResult:
         store = self.p.store

@@ -319,7 +319,8 @@ class Pipeline:
                 media seconds or items). Inside `process_batch` the batch's
                 progress gets it without this argument. Either way, each running
                 stage's progress is also recorded in its stage run's
-                `detail["progress"]`, for `videopipe status`.
+                `detail["progress"]`, for `videopipe status`. A listener that
+                raises is logged and not called again for this run.
 
         Returns:
             The video's result.

@@ -327,3 +327,20 @@ async def test_a_report_from_a_thread_anyio_did_not_start_goes_out_with_the_next
     assert len(told) == 1  # only the start: the thread could not call the listener
     tracker.report("work", 6, 10)  # from the loop
     assert [str(p) for p in told] == ["work", "work 60%"]
+
+
+async def test_a_failing_progress_listener_does_not_fail_the_video(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Progress is a display: its error is logged once and the run goes on."""
+    calls: list[vp.RunProgress] = []
+
+    def broken(progress: vp.RunProgress) -> None:
+        calls.append(progress)
+        raise ValueError("display gone")
+
+    pipeline = vp.Pipeline([Steps("a"), Steps("b", ("a",))], store=MemoryStore(), data_dir=tmp_path)
+    result = await pipeline.run(_video(tmp_path), progress=broken)
+    assert result.video.status is vp.VideoStatus.READY
+    assert len(calls) == 1
+    assert "progress listener failed" in caplog.text
