@@ -49,7 +49,14 @@ from .._stage import (
     VISION,
     StageContext,
 )
-from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
+from ..providers import (
+    CallUsage,
+    Captioned,
+    Embedded,
+    FrameAnalysis,
+    Provider,
+    ReportsTranscription,
+)
 from ..providers._choose import NO_PROVIDER_HINT
 from ..providers._rates import (
     SharedRateLimit,
@@ -338,21 +345,36 @@ class Transcribe:
         rates = _rates(ctx, provider, provider.transcription_model)
 
         audio_seconds = sum(c.end - c.start for c in chunks)
-        heard = [0.0]
+        # Seconds heard of each chunk (every key there from the start: threads only set values).
+        heard = dict.fromkeys(range(len(chunks)), 0.0)
 
-        async def send(chunk: AudioChunk) -> Any:
+        def hear(index: int, seconds: float) -> None:
+            heard[index] = seconds
+            ctx.report_progress(sum(heard.values()), audio_seconds)
+
+        async def send(index: int) -> Any:
+            chunk = chunks[index]
             # Audio is limited by requests: a transcription takes no tokens from a TPM limit.
             async with limit.request(), _rated(rates, provider):
-                transcript = await provider.transcribe(chunk.path, language=self.language)
-            heard[0] += chunk.end - chunk.start
-            ctx.report_progress(heard[0], audio_seconds)
+                if isinstance(provider, ReportsTranscription):
+                    transcript = await provider.transcribe_reporting(
+                        chunk.path,
+                        language=self.language,
+                        progress=lambda seconds: hear(index, seconds),
+                    )
+                else:
+                    transcript = await provider.transcribe(chunk.path, language=self.language)
+            hear(index, chunk.end - chunk.start)
             return transcript
 
         reservation = _reserve(ctx, transcription_cost(provider, audio_seconds))
         results: list[Ok[Any] | Err] = []
         try:
             results = await process_batch(
-                chunks, send, concurrency=self.concurrency, retry=_policy(ctx, self.retry)
+                range(len(chunks)),
+                send,
+                concurrency=self.concurrency,
+                retry=_policy(ctx, self.retry),
             )
         finally:
             _settle(reservation, results)
