@@ -133,7 +133,9 @@ class _ProgressWrites:
                         continue
                     detail = progress_detail(stage, self.stages)
                     try:
-                        with anyio.CancelScope(shield=True):
+                        # Shielded, so that a write is never half done when the stage ends,
+                        # and bounded, so that a stuck store cannot hold the stage's end.
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                             await self.store.record_stage_run(
                                 run.model_copy(update={"detail": detail})
                             )
