@@ -81,6 +81,7 @@ from ._models import (
     VideoStatus,
 )
 from ._pipeline import Pipeline
+from ._progress import RunProgress, StageProgress
 from ._report import Report, VideoReport, load_report, write_report, write_report_blocking
 from ._result import StageOutcome, VideoResult
 from ._retry import RetryPolicy, is_retryable, retry_after
@@ -143,6 +144,7 @@ __all__ = [
     "Report",
     "Result",
     "RetryPolicy",
+    "RunProgress",
     "Scene",
     "SearchHit",
     "Settings",
@@ -151,6 +153,7 @@ __all__ = [
     "StageError",
     "StageEstimate",
     "StageOutcome",
+    "StageProgress",
     "StageRun",
     "StageSkipped",
     "StageStatus",

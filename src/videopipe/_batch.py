@@ -24,6 +24,7 @@ from ._exceptions import (
     Cancelled,
     ConfigurationError,
 )
+from ._progress import ITEM_PROGRESS, RunProgress
 from ._retry import RetryPolicy, _Tries
 from ._sync import run_blocking
 
@@ -105,18 +106,45 @@ Result: TypeAlias = Ok[R] | Err
 """The outcome of one item: `Ok[R] | Err`."""
 
 
-class Progress(NamedTuple):
-    """A snapshot of a batch's progress, passed to a `progress` callback.
-
-    It unpacks as `(done, total, failed)`.
-    """
-
+class _Counts(NamedTuple):
     done: int
     """Items finished, successfully or not."""
     total: int | None
     """Items in the batch, or `None` when the input has no length and none was given."""
     failed: int
     """Items finished with an `Err`."""
+
+
+class Progress(_Counts):
+    """A snapshot of a batch's progress, passed to a `progress` callback.
+
+    It unpacks as `(done, total, failed)`. Items that are pipeline runs
+    (`Pipeline.run`, `run_many`) also say how far they are inside their
+    stages: `running` holds their [`RunProgress`][videopipe.RunProgress], and
+    `completed` counts them in fractions, so one long video does not sit at 0 %.
+
+    Note:
+        Added in 0.1.0. `running`, `completed` and `percent` added in 0.2.0.
+    """
+
+    running: tuple[RunProgress, ...] = ()
+    """The progress of the running items that report it (pipeline runs), in start order."""
+
+    @property
+    def completed(self) -> float:
+        """Items finished, plus the fraction done of each running item that reports it."""
+        return self.done + sum(r.fraction for r in self.running)
+
+    @property
+    def percent(self) -> float | None:
+        """`completed` as a percentage of `total`, or `None` without a total."""
+        if self.total is None:
+            return None
+        return 100.0 * self.completed / self.total if self.total else 100.0
+
+    def __repr__(self) -> str:
+        running = f", running={self.running!r}" if self.running else ""
+        return f"Progress(done={self.done}, total={self.total}, failed={self.failed}{running})"
 
 
 class StopSignal(Protocol):
@@ -146,6 +174,31 @@ class _StartRate:
             await anyio.sleep(start - now)
 
 
+def _snapshot(
+    done: int, total: int | None, failed: int, running: dict[object, RunProgress]
+) -> Progress:
+    progress = Progress(done, total, failed)
+    if running:  # the class's `()` otherwise: nothing more to build per item
+        progress.running = tuple(running.values())
+    return progress
+
+
+class _ItemProgress:
+    """The listener the running item of one pool task reports its progress to.
+
+    One per task, reused for each item the task runs (it runs one at a time),
+    and set once as that task's `ITEM_PROGRESS`.
+    """
+
+    __slots__ = ("reporter",)
+
+    def __init__(self, reporter: _ProgressReporter) -> None:
+        self.reporter = reporter
+
+    def __call__(self, progress: RunProgress) -> None:
+        self.reporter.partial(self, progress)
+
+
 class _ProgressReporter:
     def __init__(self, total: int | None, callback: Callable[[Progress], object] | None, bar: bool):
         self.done = 0
@@ -153,6 +206,8 @@ class _ProgressReporter:
         self.total = total
         self.callback = callback
         self.active = bar or callback is not None
+        # The progress of running items that report it, in start order.
+        self.running: dict[object, RunProgress] = {}
         self.bar: Any = None
         if bar:
             # A notebook bar needs ipywidgets: without it, `tqdm.auto` warns "IProgress not
@@ -161,16 +216,37 @@ class _ProgressReporter:
             bars = importlib.import_module("tqdm.auto" if notebook else "tqdm")
             self.bar = bars.tqdm(total=total, unit="item", dynamic_ncols=True)
 
-    def update(self, ok: bool) -> None:
+    def update(self, ok: bool, item: _ItemProgress | None = None) -> None:
         self.done += 1
         if not ok:
             self.failed += 1
+        had = item is not None and self.running.pop(item, None) is not None
         if self.bar is not None:
-            self.bar.update(1)
-            if not ok:
-                self.bar.set_postfix(failed=self.failed, refresh=False)
+            if had or self.running:
+                self._draw()
+            else:
+                self.bar.update(1)
+                if not ok:
+                    self.bar.set_postfix(failed=self.failed, refresh=False)
         if self.callback is not None:
-            self.callback(Progress(self.done, self.total, self.failed))
+            self.callback(_snapshot(self.done, self.total, self.failed, self.running))
+
+    def partial(self, key: object, progress: RunProgress) -> None:
+        """A running item moved within its stages."""
+        self.running[key] = progress
+        if self.bar is not None:
+            self._draw()
+        if self.callback is not None:
+            self.callback(_snapshot(self.done, self.total, self.failed, self.running))
+
+    def _draw(self) -> None:
+        partial = sum(r.fraction for r in self.running.values())
+        # A whole count when nothing is partly done, so the bar reads "25/25", not "25.0/25".
+        self.bar.n = round(self.done + partial, 2) if partial else self.done
+        notes = [f"failed={self.failed}"] if self.failed else []
+        notes += [str(r) for r in self.running.values()]
+        self.bar.set_postfix_str(", ".join(notes), refresh=False)
+        self.bar.update(0)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -249,6 +325,9 @@ class _Pool(Generic[T, R]):
         pull = self.source.__next__ if isinstance(self.source, Iterator) else None
         plain = self.retry is None and self.rate is None
         report = self.reporter.update if self.reporter.active else None
+        # Each pool task has its own context: its items report to its own listener.
+        item_progress = _ItemProgress(self.reporter) if report is not None else None
+        ITEM_PROGRESS.set(item_progress)
         try:
             while stop is None or not stop.is_set():
                 if pull is not None:
@@ -270,7 +349,7 @@ class _Pool(Generic[T, R]):
                 else:
                     result = await self.call(item)
                 if report is not None:
-                    report(result.ok)
+                    report(result.ok, item_progress)
                 if sink is not None and index < len(sink):
                     sink[index] = result
                 else:

@@ -17,6 +17,15 @@ import anyio
 
 from ._exceptions import ConfigurationError, MediaError, StageError, StageTimeout
 from ._models import StageRun, StageStatus, Video, VideoStatus, utcnow
+from ._progress import (
+    ITEM_PROGRESS,
+    ProgressListener,
+    RunProgress,
+    RunTracker,
+    StageProgress,
+    progress_detail,
+    steps,
+)
 from ._result import StageOutcome, VideoResult
 from ._secrets import redact
 from ._settings import Settings
@@ -30,6 +39,12 @@ if TYPE_CHECKING:
 __all__ = ["Runnable", "execute"]
 
 logger = logging.getLogger("videopipe.pipeline")
+
+# A running stage's progress is written to its stage run after a move of this much,
+# or of `_WRITE_SMALL_STEP` once `_WRITE_INTERVAL` seconds have passed since the last write.
+_WRITE_STEP = 0.1
+_WRITE_SMALL_STEP = 0.01
+_WRITE_INTERVAL = 2.0
 
 
 class Runnable(Protocol):
@@ -53,9 +68,79 @@ async def execute(
     force: bool | Iterable[str],
     job_id: str | None,
     started: float,
+    progress: ProgressListener | None = None,
 ) -> VideoResult:
-    """Run `pipeline`'s stages for `video` (registered in the store); see `Pipeline.run`."""
-    return await _Run(pipeline, video, force, job_id, started).execute()
+    """Run `pipeline`'s stages for `video` (registered in the store); see `Pipeline.run`.
+
+    `progress` (by default the listener of the `process_batch` item this run is,
+    if any) hears of the stages' progress; the store gets it too, in each
+    running stage run's `detail["progress"]`.
+    """
+    listener = progress if progress is not None else ITEM_PROGRESS.get()
+    return await _Run(pipeline, video, force, job_id, started, listener).execute()
+
+
+class _ProgressWrites:
+    """Writes running stages' progress to their stage runs, from one task, throttled.
+
+    A stage's final record waits for a write in flight (`lock`) and stops
+    further ones (`close`), so a late progress write never overwrites it.
+    """
+
+    def __init__(self, store: Results, stages: int) -> None:
+        self.store = store
+        self.stages = stages
+        self.lock = anyio.Lock()
+        self.runs: dict[str, StageRun] = {}
+        self.due: dict[str, StageProgress] = {}
+        self.written: dict[str, tuple[float, float]] = {}  # stage: (fraction, when)
+        self.wake = anyio.Event()
+
+    def open(self, run: StageRun) -> None:
+        self.runs[run.stage] = run
+        self.written[run.stage] = (0.0, anyio.current_time())
+
+    def offer(self, progress: RunProgress) -> None:
+        now = anyio.current_time()
+        for stage in progress.running:
+            fraction = stage.fraction
+            last = self.written.get(stage.stage)
+            if fraction is None or last is None:
+                continue
+            if steps(fraction, _WRITE_STEP) > steps(last[0], _WRITE_STEP) or (
+                steps(fraction, _WRITE_SMALL_STEP) > steps(last[0], _WRITE_SMALL_STEP)
+                and now - last[1] >= _WRITE_INTERVAL
+            ):
+                self.written[stage.stage] = (fraction, now)
+                self.due[stage.stage] = stage
+                self.wake.set()
+
+    async def close(self, stage: str) -> None:
+        async with self.lock:
+            self.runs.pop(stage, None)
+            self.due.pop(stage, None)
+            self.written.pop(stage, None)
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake = anyio.Event()
+            while self.due:
+                name, stage = self.due.popitem()
+                async with self.lock:
+                    run = self.runs.get(name)
+                    if run is None:
+                        continue
+                    detail = progress_detail(stage, self.stages)
+                    try:
+                        # Shielded, so that a write is never half done when the stage ends,
+                        # and bounded, so that a stuck store cannot hold the stage's end.
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                            await self.store.record_stage_run(
+                                run.model_copy(update={"detail": detail})
+                            )
+                    except Exception as exc:  # progress is a nicety: the stage goes on
+                        logger.warning("could not record %s's progress: %s", name, exc)
 
 
 class _Run:
@@ -68,6 +153,7 @@ class _Run:
         force: bool | Iterable[str],
         job_id: str | None,
         started: float,
+        listener: ProgressListener | None = None,
     ) -> None:
         self.p = pipeline
         self.video = video
@@ -92,6 +178,19 @@ class _Run:
                     f"force names unknown stages: {', '.join(sorted(unknown))}"
                 )
         self.log = logging.LoggerAdapter(logger, {"video_id": video.id})
+        self.listener = listener
+        self.tracker = RunTracker(video.id, len(pipeline.stages), self._on_progress)
+        self.writes = _ProgressWrites(pipeline.store, len(pipeline.stages))
+
+    def _on_progress(self, progress: RunProgress) -> None:
+        self.writes.offer(progress)
+        if self.listener is None:
+            return
+        try:
+            self.listener(progress)
+        except Exception as exc:  # a broken progress display must not fail the video
+            self.listener = None
+            self.log.warning("progress listener failed, no longer called for this run: %r", exc)
 
     async def execute(self) -> VideoResult:
         store = self.p.store
@@ -114,9 +213,12 @@ class _Run:
                 update={"status": VideoStatus.PROCESSING, "error": None}
             )
         try:
-            async with anyio.create_task_group() as tg:
-                for stage in self.p.stages:
-                    tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
+            async with anyio.create_task_group() as writing:
+                writing.start_soon(self.writes.run)
+                async with anyio.create_task_group() as tg:
+                    for stage in self.p.stages:
+                        tg.start_soon(self._stage, stage, stage.name in redo, runs.get(stage.name))
+                writing.cancel_scope.cancel()
         except BaseException:
             # Stopped mid-run (a worker's stop, Ctrl-C, a timeout around the run): nothing
             # runs the video now, so it is `pending` again, not `processing` for ever; the
@@ -166,6 +268,7 @@ class _Run:
             log=logging.LoggerAdapter(logger, {"video_id": self.video.id, "stage": stage.name}),
             job_id=self.job_id,
             budget=self.p.budget,
+            tracker=self.tracker,
         )
 
     async def _bounded(self, stage: Stage, ctx: StageContext) -> Any:
@@ -192,6 +295,7 @@ class _Run:
                     StageStatus.FAILED, error=f"not run: {', '.join(blocked)} failed"
                 )
                 self.blocked.add(stage.name)
+                self.tracker.finish(None)
                 return
             if redo:
                 await self._run_stage(stage, previous)
@@ -216,6 +320,7 @@ class _Run:
             duration_sec=previous.duration_sec or 0.0,
             detail=previous.detail,
         )
+        self.tracker.finish(None)
 
     async def _run_stage(self, stage: Stage, previous: StageRun | None) -> None:
         store = self.p.store
@@ -224,10 +329,19 @@ class _Run:
         run = StageRun(
             video_id=self.video.id, stage=stage.name, status=StageStatus.RUNNING, attempt=attempt
         )
-        await store.record_stage_run(run)
+        # The running row says from the start how many stages there are, for `status`.
+        detail = progress_detail(StageProgress(stage.name), len(self.p.stages))
+        await store.record_stage_run(run.model_copy(update={"detail": detail}))
+        self.writes.open(run)
+        self.tracker.start(stage.name)
         t0 = time.perf_counter()
         try:
-            output = await self._bounded(stage, ctx)
+            try:
+                output = await self._bounded(stage, ctx)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.writes.close(stage.name)
+                self.tracker.finish(stage.name)
         except StageSkipped as skip:
             took = time.perf_counter() - t0
             detail = {"skipped": skip.reason}

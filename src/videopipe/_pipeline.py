@@ -31,6 +31,7 @@ from ._models import (
     Video,
     validate_id,
 )
+from ._progress import ProgressListener
 from ._result import VideoResult
 from ._settings import Settings
 from ._stage import Stage, VideoPaths
@@ -296,6 +297,7 @@ class Pipeline:
         force: bool | Iterable[str] = False,
         job_id: str | None = None,
         lease: float | None = None,
+        progress: ProgressListener | None = None,
     ) -> VideoResult:
         """Run one video through the pipeline.
 
@@ -311,6 +313,14 @@ class Pipeline:
                 another process given the same video waits for this run, and
                 waits at most this long after this process dies. Defaults to
                 `RUN_LEASE_SEC`; a `Worker` passes its job lease.
+            progress: Called on the event loop with a
+                [`RunProgress`][videopipe.RunProgress] when a stage starts or
+                ends and when a running stage moves by 1 % (stages report in
+                media seconds or items). Inside `process_batch` the batch's
+                progress gets it without this argument. Either way, each running
+                stage's progress is also recorded in its stage run's
+                `detail["progress"]`, for `videopipe status`. A listener that
+                raises is logged and not called again for this run.
 
         Returns:
             The video's result.
@@ -324,10 +334,18 @@ class Pipeline:
         video = await self.register(source, video_id=video_id)
         async with self._one_run(video.id):
             if not isinstance(self.store, RunLeases):
-                return await execute(self, video, force=force, job_id=job_id, started=started)
+                return await execute(
+                    self, video, force=force, job_id=job_id, started=started, progress=progress
+                )
             ttl = lease if lease is not None else self.settings.run_lease_sec
             return await self._leased(
-                self.store, video, ttl=ttl, force=force, job_id=job_id, started=started
+                self.store,
+                video,
+                ttl=ttl,
+                force=force,
+                job_id=job_id,
+                started=started,
+                progress=progress,
             )
 
     async def _leased(
@@ -339,6 +357,7 @@ class Pipeline:
         force: bool | Iterable[str],
         job_id: str | None,
         started: float,
+        progress: ProgressListener | None,
     ) -> VideoResult:
         """Run `video` holding its lease, so that no other process runs it meanwhile.
 
@@ -372,7 +391,14 @@ class Pipeline:
 
                 tg.start_soon(keep)
                 try:
-                    result = await execute(self, video, force=force, job_id=job_id, started=started)
+                    result = await execute(
+                        self,
+                        video,
+                        force=force,
+                        job_id=job_id,
+                        started=started,
+                        progress=progress,
+                    )
                 except Exception as exc:  # raised below, outside the task group
                     error = exc
                 finally:

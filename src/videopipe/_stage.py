@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ._models import Usage, Video, utcnow
+from ._progress import RunTracker
 from ._settings import Settings
 
 if TYPE_CHECKING:
@@ -228,6 +229,34 @@ class StageContext:
     job_id: str | None = None
     budget: Budget | None = None
     """The pipeline's spending budget: AI stages reserve their estimated cost in it first."""
+    tracker: RunTracker | None = None
+    """Where `report_progress` goes; `None` when nobody follows the run's progress."""
+
+    def report_progress(self, done: float, total: float | None = None) -> None:
+        """Say how far this stage is: `done` of `total`, in any unit (media seconds, items).
+
+        Without `total`, `done` is media seconds of the video and the total is
+        its duration (`video.duration_sec`, known after `normalize`). Cheap and
+        safe to call often, from the event loop or from a worker thread the
+        stage runs in (`anyio.to_thread`): listeners hear of a move of at least
+        1 %, on the event loop. A stage that never reports still shows as
+        running, then done.
+
+        Examples:
+            ```python
+            for i, item in enumerate(items, 1):
+                await handle(item)
+                ctx.report_progress(i, len(items))
+            ```
+
+        Note:
+            Added in 0.2.0.
+        """
+        if self.tracker is None:
+            return
+        if total is None:
+            total = self.video.duration_sec
+        self.tracker.report(self.stage, done, total)
 
     def skip(self, reason: str) -> StageSkipped:
         """Return the exception that skips this stage: `raise ctx.skip("no audio track")`."""

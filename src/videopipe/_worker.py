@@ -25,6 +25,7 @@ from ._exceptions import (
 from ._models import Job, JobStatus, UsageSummary
 from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
+from ._progress import RunProgress
 from ._resources import resident_bytes
 from ._result import VideoResult
 from ._retry import RetryPolicy
@@ -143,6 +144,8 @@ class Worker:
             raise ConfigurationError(f"max_rss_mb must be at least 1, not {self.max_rss_mb}")
         self.over_memory = False
         self.running: dict[str, Job] = {}
+        self.progress: dict[str, RunProgress] = {}
+        """The latest progress of each running job's video, by job ID."""
         self.completed = 0
         self.failed = 0
         self.bound_port: int | None = None
@@ -345,7 +348,13 @@ class Worker:
                 tg.start_soon(heartbeat)
                 try:
                     video = await self.pipeline.store.get_video(job.video_id)
-                    result = await self.pipeline.run(video, job_id=job.id, lease=self.lease)
+
+                    def progress(now: RunProgress) -> None:
+                        self.progress[job.id] = now
+
+                    result = await self.pipeline.run(
+                        video, job_id=job.id, lease=self.lease, progress=progress
+                    )
                 except Exception as exc:
                     outcome = exc
                 tg.cancel_scope.cancel()
@@ -367,6 +376,7 @@ class Worker:
             raise
         finally:
             self.running.pop(job.id, None)
+            self.progress.pop(job.id, None)
             METRICS.in_flight.dec()
             self._wake.set()
 
@@ -472,6 +482,10 @@ class Worker:
                     "failed": self.failed,
                     "queue_lag_sec": stats.oldest_pending_age_sec,
                 },
+                "running": [
+                    _running_record(job, self.progress.get(job_id))
+                    for job_id, job in list(self.running.items())
+                ],
             },
         )
 
@@ -485,6 +499,19 @@ class Worker:
             for status, count in stats.counts.items():
                 METRICS.queue_depth.labels(status).set(count)
         return 200, "text/plain; version=0.0.4; charset=utf-8", METRICS.render()
+
+
+def _running_record(job: Job, progress: RunProgress | None) -> dict[str, Any]:
+    """A running job as `/stats` shows it: its stage and how far the stage and video are."""
+    running = progress.running if progress is not None else ()
+    return {
+        "job_id": job.id,
+        "video_id": job.video_id,
+        "stage": progress.stage if progress is not None else None,
+        "stage_percent": running[0].percent if running else None,
+        "percent": progress.percent if progress is not None else 0.0,
+        "stages": {s.stage: s.percent for s in running},
+    }
 
 
 def _queue_of(pipeline: Pipeline) -> JobQueue:

@@ -8,9 +8,11 @@ import anyio
 import pydantic
 import pytest
 
+import videopipe as vp
 from tests.conformance.records import video
 from videopipe import ConfigurationError, NotFound
 from videopipe._models import StageRun, StageStatus, Video, VideoStatus
+from videopipe._progress import stored_progress
 
 
 async def test_upserting_a_video_twice_keeps_one_copy_and_its_creation_time(store) -> None:
@@ -154,3 +156,44 @@ async def test_stage_run_detail_must_be_json(store) -> None:
     tuples = StageRun(video_id="talk", stage="x", status=StageStatus.DONE, detail={"p": (1, 2)})
     await store.record_stage_run(tuples)
     assert (await store.get_stage_runs("talk"))["x"].detail == {"p": [1, 2]}
+
+
+async def test_a_running_stage_s_progress_is_read_back_from_any_store(store, tmp_path) -> None:
+    """What a run records while a stage runs, another process reads: the stage and percent."""
+    gate, reached = anyio.Event(), anyio.Event()
+
+    class Halfway:
+        name = "work"
+        requires = ("first",)
+
+        async def run(self, ctx: vp.StageContext) -> dict[str, int]:
+            ctx.report_progress(30.0, 60.0)
+            reached.set()
+            await gate.wait()
+            return {"n": 1}
+
+    class First:
+        name = "first"
+        requires = ()
+
+        async def run(self, ctx: vp.StageContext) -> None:
+            return None
+
+    path = tmp_path / "v.mp4"
+    path.write_bytes(b"video")
+    pipeline = vp.Pipeline([First(), Halfway()], store=store, data_dir=tmp_path)
+    registered = await pipeline.register(path)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pipeline.run, registered)
+        await reached.wait()
+        with anyio.fail_after(10):  # a hang detector: the write follows the report
+            while True:
+                progress = stored_progress(registered.id, await store.get_stage_runs(registered.id))
+                if progress.running and progress.running[0].percent == 50.0:
+                    break
+                await anyio.sleep(0.005)
+        assert (progress.stage, progress.percent, progress.total) == ("work", 75.0, 2)
+        gate.set()
+    runs = await store.get_stage_runs(registered.id)
+    assert runs["work"].status is StageStatus.DONE
+    assert runs["work"].detail == {"n": 1}

@@ -18,7 +18,12 @@ from tests.threads import run_on_threads
 import videopipe as vp
 from videopipe import ModelFileError
 from videopipe._media import extract_frames, format_srt, normalize
-from videopipe.providers import LOCAL_MODEL_FILES, LocalProvider, ModelFile
+from videopipe.providers import (
+    LOCAL_MODEL_FILES,
+    LocalProvider,
+    ModelFile,
+    ReportsTranscription,
+)
 from videopipe.providers import _local as local_module
 
 pytestmark = pytest.mark.timeout(300)
@@ -78,7 +83,13 @@ def no_network() -> Iterator[None]:
 
 
 async def test_speech_is_transcribed_with_timestamps_in_place(provider, slides) -> None:
-    transcript = await provider.transcribe(slides["audio"])
+    """Also `transcribe_reporting`: the seconds heard rise to the audio's 9 s as Whisper decodes."""
+    assert isinstance(provider, ReportsTranscription)
+    heard: list[float] = []
+    transcript = await provider.transcribe_reporting(slides["audio"], progress=heard.append)
+    assert heard == sorted(heard)
+    assert len([s for s in heard if 0 < s < 9.0]) >= 2  # one per decoded segment
+    assert heard[-1] == pytest.approx(9.0, abs=0.1) == transcript.duration_sec
     truth = slides["truth"]["sentences"]
     heard = " ".join(p.text for p in transcript.segments)
     said = " ".join(s["text"] for s in truth)

@@ -45,6 +45,14 @@ def check_progress(p: vp.Progress) -> None:
     assert_type(done, int)
     assert_type(total, int | None)
     assert_type(failed, int)
+    assert_type(p.completed, float)
+    assert_type(p.percent, float | None)
+    for run in p.running:
+        assert_type(run, vp.RunProgress)
+        assert_type(run.fraction, float)
+        assert_type(run.stage, str | None)
+        for stage in run.running:
+            assert_type(stage.percent, float | None)
 
 
 def check_storage_protocols(

@@ -10,9 +10,10 @@ from typing import Any
 
 from .._exceptions import ConfigurationError, VideopipeError
 from .._inputs import check_input
-from .._models import BatchState, JobStatus, Video, VideoStatus
+from .._models import BatchState, JobStatus, StageRun, StageStatus, Video, VideoStatus
 from .._observability import configure_logging
 from .._pipeline import Pipeline
+from .._progress import PROGRESS_KEY, RunProgress, stored_progress
 from .._render import clock, plain
 from .._report import write_report
 from .._search import check_text, search
@@ -21,7 +22,7 @@ from .._settings import Settings
 from .._stage import DEFAULT_STAGE_NAMES
 from .._worker import Worker
 from ..providers._choose import default_provider
-from ..storage import Results, open_store
+from ..storage import Results, Store, open_store
 from ._output import colour, emit_json, say
 from ._parser import env_name
 from ._process import describe_provider
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 _FINISHED = (BatchState.COMPLETED, BatchState.FAILED, BatchState.CANCELLED)
+
+_RUNNING_SHOWN = 20
+"""The most running videos `status` lists."""
 
 
 def video_record(video: Video) -> dict[str, Any]:
@@ -141,6 +145,35 @@ async def _batch_status(store: Any, batch_id: str, as_json: bool) -> None:
         say("  " + plain(f"FAILED {item.video_id} {item.original_path}: {item.error}"))
 
 
+def _percent(run: StageRun) -> float | None:
+    """A running stage's recorded percentage, if it reported one."""
+    recorded = run.detail.get(PROGRESS_KEY) if run.status is StageStatus.RUNNING else None
+    percent = recorded.get("percent") if isinstance(recorded, dict) else None
+    return None if percent is None else float(percent)
+
+
+def _progress_record(progress: RunProgress) -> dict[str, Any]:
+    """A running video's progress as `status --json` prints it."""
+    running = progress.running
+    return {
+        "stage": progress.stage,
+        "stage_percent": running[0].percent if running else None,
+        "percent": round(progress.percent, 1),
+        "stages": {s.stage: s.percent for s in running},
+    }
+
+
+async def _running(store: Store) -> list[dict[str, Any]]:
+    """The videos being processed now (by workers or `videopipe process`), and how far."""
+    jobs = {j.video_id: j.id for j in await store.peek(_RUNNING_SHOWN, status=JobStatus.PROCESSING)}
+    found = []
+    for video in await store.list_videos(status=VideoStatus.PROCESSING, limit=_RUNNING_SHOWN):
+        progress = stored_progress(video.id, await store.get_stage_runs(video.id))
+        record = {"video_id": video.id, "job_id": jobs.get(video.id), "file": video.original_path}
+        found.append(record | _progress_record(progress))
+    return found
+
+
 async def _video_status(store: Results, ref: str, as_json: bool) -> None:
     video = await store.get_video(await resolve_video(store, ref))
     found = await store.get_stage_runs(video.id)
@@ -150,9 +183,16 @@ async def _video_status(store: Results, ref: str, as_json: bool) -> None:
     if as_json:
         record = video_record(video)
         record["stages"] = {
-            name: {"status": run.status.value, "seconds": run.duration_sec, "error": run.error}
+            name: {
+                "status": run.status.value,
+                "seconds": run.duration_sec,
+                "error": run.error,
+                "percent": _percent(run),
+            }
             for name, run in runs.items()
         }
+        if video.status is VideoStatus.PROCESSING:
+            record["progress"] = _progress_record(stored_progress(video.id, found))
         emit_json(record)
         return
     duration = "-" if video.duration_sec is None else f"{video.duration_sec:.1f}s"
@@ -161,7 +201,9 @@ async def _video_status(store: Results, ref: str, as_json: bool) -> None:
         say("  " + plain(video.error))
     for name, run in runs.items():
         error = f"  {plain(run.error)}" if run.error else ""
-        say(f"  {name:<12} {run.status.value}{error}")
+        percent = _percent(run)
+        shown = "" if percent is None else f" {percent:.0f}%"
+        say(f"  {name:<12} {run.status.value}{shown}{error}")
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,13 +221,21 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         stats = await store.stats()
         videos = await store.count_videos()
+        running = await _running(store)
     lag = stats.oldest_pending_age_sec
     if args.json:
-        emit_json({"jobs": stats.counts, "videos": videos, "queue_lag_sec": lag})
+        emit_json(
+            {"jobs": stats.counts, "videos": videos, "queue_lag_sec": lag, "running": running}
+        )
         return 0
     say("jobs:   " + "  ".join(f"{k}={v}" for k, v in stats.counts.items()))
     say("videos: " + "  ".join(f"{k}={v}" for k, v in videos.items()))
     say(f"queue lag: {'-' if lag is None else f'{lag:.1f}s'}")
+    for item in running:
+        stages = ", ".join(
+            name if pct is None else f"{name} {pct:.0f}%" for name, pct in item["stages"].items()
+        )
+        say(f"  running {item['video_id']}: {item['percent']:.0f}% ({stages or 'between stages'})")
     return 0
 
 

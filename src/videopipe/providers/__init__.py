@@ -11,6 +11,7 @@ from ._base import (
     Price,
     Priced,
     Provider,
+    ReportsTranscription,
     Transcript,
     TranscriptPiece,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Priced",
     "Provider",
     "ProviderFactory",
+    "ReportsTranscription",
     "Transcript",
     "TranscriptPiece",
     "classify_http_error",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -177,4 +177,31 @@ class Priced(Protocol):
 
     def price(self, model: str) -> Price:
         """The price of `model`."""
+        ...
+
+
+@runtime_checkable
+class ReportsTranscription(Protocol):
+    """**Protocol:** a provider whose transcription says how far it is while it runs.
+
+    The transcribe stage calls `transcribe_reporting` instead of `transcribe`
+    when the provider has it, and shows the seconds heard as the stage's
+    progress (a remote API answers all at once: only a local model can say).
+
+    Note:
+        Added in 0.2.0.
+    """
+
+    async def transcribe_reporting(
+        self,
+        audio_path: str | os.PathLike[str],
+        *,
+        language: str | None = None,
+        progress: Callable[[float], object],
+    ) -> Transcript:
+        """`transcribe`, calling `progress` with the seconds of audio heard so far.
+
+        `progress` may be called from a worker thread; it must be quick and
+        thread-safe (the stage's `report_progress` is).
+        """
         ...

@@ -24,7 +24,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -308,7 +308,11 @@ class _Transcriber:
         )
 
     def __call__(
-        self, audio: Path, language: str | None, beam_size: int
+        self,
+        audio: Path,
+        language: str | None,
+        beam_size: int,
+        progress: Callable[[float], object] | None = None,
     ) -> tuple[list[TranscriptPiece], str | None, float]:
         if language and not self.model.model.is_multilingual and language.split("-")[0] != "en":
             raise ConfigurationError(
@@ -331,7 +335,9 @@ class _Transcriber:
         # since the previous one ended, or hold two sentences said seconds apart. The
         # segments are cut again from the words' own times, one utterance each.
         words: list[Word] = []
-        for segment in segments:
+        for segment in segments:  # decoded as they are read: each one is progress
+            if progress is not None:
+                progress(min(float(segment.end), float(info.duration)))
             if segment.words:
                 words.extend(Word(float(w.start), float(w.end), w.word) for w in segment.words)
             else:
@@ -341,6 +347,8 @@ class _Transcriber:
             # The words' times often take in silence at either end; keep the sound.
             start, end = trim_to_sound(u.start, u.end, samples, rate)
             pieces.append(TranscriptPiece(start=round(start, 3), end=round(end, 3), text=u.text))
+        if progress is not None:  # the silence after the last word was heard too
+            progress(float(info.duration))
         return pieces, info.language, float(info.duration)
 
 
@@ -473,9 +481,32 @@ class LocalProvider:
         Each segment starts at its first word and ends at its last (Whisper's word
         timestamps), trimmed to the sound; a sentence end or a pause starts a new one.
         """
+        return await self._transcribe(audio_path, language, None)
 
+    async def transcribe_reporting(
+        self,
+        audio_path: str | os.PathLike[str],
+        *,
+        language: str | None = None,
+        progress: Callable[[float], object],
+    ) -> Transcript:
+        """`transcribe`, calling `progress` with the seconds heard as Whisper decodes them.
+
+        `progress` is called from the worker thread the model runs in.
+
+        Note:
+            Added in 0.2.0.
+        """
+        return await self._transcribe(audio_path, language, progress)
+
+    async def _transcribe(
+        self,
+        audio_path: str | os.PathLike[str],
+        language: str | None,
+        progress: Callable[[float], object] | None,
+    ) -> Transcript:
         def work() -> tuple[list[TranscriptPiece], str | None, float]:
-            return self._transcriber()(Path(audio_path), language, self.beam_size)
+            return self._transcriber()(Path(audio_path), language, self.beam_size, progress)
 
         pieces, detected, duration = await self._run(work)
         usage = CallUsage(

@@ -49,7 +49,14 @@ from .._stage import (
     VISION,
     StageContext,
 )
-from ..providers import CallUsage, Captioned, Embedded, FrameAnalysis, Provider
+from ..providers import (
+    CallUsage,
+    Captioned,
+    Embedded,
+    FrameAnalysis,
+    Provider,
+    ReportsTranscription,
+)
 from ..providers._choose import NO_PROVIDER_HINT
 from ..providers._rates import (
     SharedRateLimit,
@@ -337,17 +344,37 @@ class Transcribe:
         limit = _limit(ctx, provider, TRANSCRIBE, provider.transcription_model)
         rates = _rates(ctx, provider, provider.transcription_model)
 
-        async def send(chunk: AudioChunk) -> Any:
+        audio_seconds = sum(c.end - c.start for c in chunks)
+        # Seconds heard of each chunk (every key there from the start: threads only set values).
+        heard = dict.fromkeys(range(len(chunks)), 0.0)
+
+        def hear(index: int, seconds: float) -> None:
+            heard[index] = seconds
+            ctx.report_progress(sum(heard.values()), audio_seconds)
+
+        async def send(index: int) -> Any:
+            chunk = chunks[index]
             # Audio is limited by requests: a transcription takes no tokens from a TPM limit.
             async with limit.request(), _rated(rates, provider):
-                return await provider.transcribe(chunk.path, language=self.language)
+                if isinstance(provider, ReportsTranscription):
+                    transcript = await provider.transcribe_reporting(
+                        chunk.path,
+                        language=self.language,
+                        progress=lambda seconds: hear(index, seconds),
+                    )
+                else:
+                    transcript = await provider.transcribe(chunk.path, language=self.language)
+            hear(index, chunk.end - chunk.start)
+            return transcript
 
-        audio_seconds = sum(c.end - c.start for c in chunks)
         reservation = _reserve(ctx, transcription_cost(provider, audio_seconds))
         results: list[Ok[Any] | Err] = []
         try:
             results = await process_batch(
-                chunks, send, concurrency=self.concurrency, retry=_policy(ctx, self.retry)
+                range(len(chunks)),
+                send,
+                concurrency=self.concurrency,
+                retry=_policy(ctx, self.retry),
             )
         finally:
             _settle(reservation, results)
@@ -472,6 +499,7 @@ class Caption:
                 describe,
                 concurrency=limit.cap,
                 retry=_policy(ctx, self.retry),
+                progress=lambda p: ctx.report_progress(p.done, len(to_send)),
             )
         finally:
             _settle(reservation, results)
@@ -597,6 +625,7 @@ class Embed:
                 _settle(reservation, results)
             [result] = results
             embedded = result.unwrap()
+            ctx.report_progress(len(todo), len(todo))
             for text, vector in zip(todo, embedded.vectors, strict=True):
                 known[hashes[text]] = vector
             await _record(ctx, [embedded.usage])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,14 @@ def _normalized_path(ctx: StageContext) -> str:
     return ctx.video.normalized_path
 
 
-def _hashes(paths: list[Path]) -> list[str]:
+def _hashes(paths: list[Path], progress: Callable[[int], object] | None = None) -> list[str]:
     """The perceptual hash of each image; a cancelled stage stops between two images."""
     hashes = []
     for path in paths:
         cancel_point()
         hashes.append(media.phash(path))
+        if progress is not None:
+            progress(len(hashes))
     return hashes
 
 
@@ -78,6 +82,7 @@ class Normalize:
             fps=self.fps,
             info=probed,
             max_output_bytes=settings.max_output_bytes,
+            progress=functools.partial(ctx.report_progress, total=probed.duration_sec),
         )
         await ctx.update_video(
             normalized_path=str(ctx.paths.normalized),
@@ -127,6 +132,7 @@ class DetectScenes:
             _normalized_path(ctx),
             min_scene_len=min_scene_len,
             max_frames=ctx.settings.max_decoded_frames,
+            progress=ctx.report_progress,
         )
         scenes = [
             Scene(
@@ -183,7 +189,11 @@ class ExtractFrames:
         paths = [ctx.paths.frame(s.idx) for s in scenes]
         await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.frames)
         await media.extract_frames(_normalized_path(ctx), times, paths)
-        hashes = await anyio.to_thread.run_sync(_hashes, paths)
+        # Grabbing the frames is half the work, hashing them the other half.
+        ctx.report_progress(len(paths), 2 * len(paths))
+        hashes = await anyio.to_thread.run_sync(
+            _hashes, paths, lambda n: ctx.report_progress(len(paths) + n, 2 * len(paths))
+        )
         duplicates = media.mark_duplicates(hashes, self.max_distance)
         frames = [
             Frame(
