@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from ._exceptions import ConfigurationError, MediaError, StageError, StageTimeout
+from ._files import StageFiles
 from ._models import StageRun, StageStatus, Video, VideoStatus, utcnow
 from ._result import StageOutcome, VideoResult
+from ._scratch import Scratch
 from ._secrets import redact
 from ._settings import Settings
 from ._stage import MARKERS, LoadsOutput, Marked, Stage, StageContext, StageSkipped, VideoPaths
@@ -45,6 +50,10 @@ class Runnable(Protocol):
         """Where the video's files go."""
         ...
 
+    def scratch(self) -> Scratch:
+        """The scratch area of the running event loop."""
+        ...
+
 
 async def execute(
     pipeline: Runnable,
@@ -53,9 +62,14 @@ async def execute(
     force: bool | Iterable[str],
     job_id: str | None,
     started: float,
+    prefetched: Mapping[str, Path] | None = None,
 ) -> VideoResult:
-    """Run `pipeline`'s stages for `video` (registered in the store); see `Pipeline.run`."""
-    return await _Run(pipeline, video, force, job_id, started).execute()
+    """Run `pipeline`'s stages for `video` (registered in the store); see `Pipeline.run`.
+
+    `prefetched` holds local copies of remote media this run already has (the
+    input, downloaded while its ID was computed), so no stage reads it again.
+    """
+    return await _Run(pipeline, video, force, job_id, started, prefetched or {}).execute()
 
 
 class _Run:
@@ -68,8 +82,10 @@ class _Run:
         force: bool | Iterable[str],
         job_id: str | None,
         started: float,
+        prefetched: Mapping[str, Path],
     ) -> None:
         self.p = pipeline
+        self.prefetched = prefetched
         self.video = video
         self.job_id = job_id
         self.started = started
@@ -154,19 +170,45 @@ class _Run:
             raise error from self.errors[failed[0]]
         return result
 
-    def _context(self, stage: Stage) -> StageContext:
+    def _context(
+        self, stage: Stage, files: StageFiles | None = None, paths: VideoPaths | None = None
+    ) -> StageContext:
         return StageContext(
             stage=stage.name,
             video=self.video,
             store=self.p.store,
             provider=self.p.provider,
             settings=self.p.settings,
-            paths=self.paths,
+            paths=paths or self.paths,
             inputs={need: self.outputs.get(need) for need in stage.requires},
             log=logging.LoggerAdapter(logger, {"video_id": self.video.id, "stage": stage.name}),
             job_id=self.job_id,
             budget=self.p.budget,
+            files=files,
         )
+
+    @asynccontextmanager
+    async def _files(self) -> AsyncIterator[tuple[StageFiles, VideoPaths]]:
+        """The stage's files, and its paths: under a staging directory when `DATA_DIR` is remote.
+
+        Whatever the stage downloaded or staged is removed when it ends, also on
+        failure or cancellation.
+        """
+        scratch = self.p.scratch()
+        options = self.p.settings.storage_options
+        if self.paths.remote is None:
+            files = StageFiles(scratch, options, prefetched=self.prefetched)
+            try:
+                yield files, self.paths
+            finally:
+                await files.aclose()
+            return
+        async with scratch.directory() as staging:
+            files = StageFiles(scratch, options, prefetched=self.prefetched, staging=staging)
+            try:
+                yield files, replace(self.paths, root=staging / "data")
+            finally:
+                await files.aclose()
 
     async def _bounded(self, stage: Stage, ctx: StageContext) -> Any:
         """`stage.run(ctx)`, cancelled and failed with `StageTimeout` past `STAGE_TIMEOUT_SEC`."""
@@ -218,8 +260,13 @@ class _Run:
         )
 
     async def _run_stage(self, stage: Stage, previous: StageRun | None) -> None:
+        async with self._files() as (files, paths):
+            await self._run_stage_with(stage, previous, self._context(stage, files, paths))
+
+    async def _run_stage_with(
+        self, stage: Stage, previous: StageRun | None, ctx: StageContext
+    ) -> None:
         store = self.p.store
-        ctx = self._context(stage)
         attempt = 1 if previous is None else previous.attempt + 1
         run = StageRun(
             video_id=self.video.id, stage=stage.name, status=StageStatus.RUNNING, attempt=attempt

@@ -61,7 +61,8 @@ class Normalize:
         settings = ctx.settings
         # What a killed earlier run (kill -9 mid-write) left half-written.
         await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.processed)
-        probed = await media.probe(ctx.video.original_path)
+        source = await ctx.local_file(ctx.video.original_path)
+        probed = await media.probe(source)
         media.check_limits(
             probed,
             max_duration_sec=settings.max_input_duration_sec,
@@ -71,7 +72,7 @@ class Normalize:
             max_memory_bytes=settings.worker_max_rss_mb * 2**20,
         )
         info = await media.normalize(
-            ctx.video.original_path,
+            source,
             ctx.paths.normalized,
             ctx.paths.audio,
             height=self.height,
@@ -79,9 +80,11 @@ class Normalize:
             info=probed,
             max_output_bytes=settings.max_output_bytes,
         )
+        outputs = [ctx.paths.normalized, *([ctx.paths.audio] if info.has_audio else [])]
+        normalized, *audio = await ctx.publish(*outputs)
         await ctx.update_video(
-            normalized_path=str(ctx.paths.normalized),
-            audio_path=str(ctx.paths.audio) if info.has_audio else None,
+            normalized_path=normalized,
+            audio_path=audio[0] if audio else None,
             duration_sec=info.duration_sec,
             width=info.width,
             height=info.height,
@@ -124,7 +127,7 @@ class DetectScenes:
         """Detect and store the scenes of the normalized video."""
         min_scene_len = self.min_scene_len or ctx.settings.scene_min_len_sec
         spans = await media.detect_transitions(
-            _normalized_path(ctx),
+            await ctx.local_file(_normalized_path(ctx)),
             min_scene_len=min_scene_len,
             max_frames=ctx.settings.max_decoded_frames,
         )
@@ -182,9 +185,10 @@ class ExtractFrames:
         times = [self._time(s) for s in scenes]
         paths = [ctx.paths.frame(s.idx) for s in scenes]
         await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.frames)
-        await media.extract_frames(_normalized_path(ctx), times, paths)
+        await media.extract_frames(await ctx.local_file(_normalized_path(ctx)), times, paths)
         hashes = await anyio.to_thread.run_sync(_hashes, paths)
         duplicates = media.mark_duplicates(hashes, self.max_distance)
+        locations = await ctx.publish(*paths)
         frames = [
             Frame(
                 id=frame_id(ctx.video.id, scene.idx),
@@ -192,11 +196,13 @@ class ExtractFrames:
                 scene_id=scene.id,
                 idx=scene.idx,
                 t=t,
-                path=str(path),
+                path=location,
                 phash=h,
                 duplicate_of=None if dup is None else frame_id(ctx.video.id, scenes[dup].idx),
             )
-            for scene, t, path, h, dup in zip(scenes, times, paths, hashes, duplicates, strict=True)
+            for scene, t, location, h, dup in zip(
+                scenes, times, locations, hashes, duplicates, strict=True
+            )
         ]
         await ctx.store.save_frames(ctx.video.id, frames)
         return frames

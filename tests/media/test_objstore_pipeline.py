@@ -1,0 +1,103 @@
+"""The default pipeline with its input and DATA_DIR in a bucket on a real S3 server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.s3server import Bucket
+
+import videopipe as vp
+from videopipe import _locations as loc
+from videopipe.testing import FakeProvider, MemoryStore
+
+
+def pipeline(store: MemoryStore, data_dir: str) -> vp.Pipeline:
+    return vp.Pipeline.default(
+        store=store, provider=FakeProvider(), data_dir=data_dir, settings=vp.Settings()
+    )
+
+
+def scratch_leftovers(root: Path) -> list[Path]:
+    """What is in the scratch space besides each process's lock file."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".lock")
+
+
+@pytest.mark.timeout(90)
+async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
+    media, bucket: Bucket, tmp_path: Path
+) -> None:
+    """Input and DATA_DIR in S3: every artefact is uploaded, recorded by URL, read once."""
+    source = media["cuts.mp4"]
+    bucket.fs.put_file(str(source), f"{bucket.name}/inputs/cuts.mp4")
+    store = MemoryStore()
+    data = bucket.url("videopipe")
+    loc.transfers(reset=True)
+    result = await pipeline(store, data).run(bucket.url("inputs", "cuts.mp4"))
+    assert result.ok, result
+    vid = result.video_id
+    assert vid == await vp.video_id_for(source)  # the same content is the same video
+    video = await store.get_video(vid)
+    assert video.original_path == bucket.url("inputs", "cuts.mp4")
+    assert video.normalized_path == f"{data}/processed/{vid}/normalized.mp4"
+    assert video.audio_path == f"{data}/processed/{vid}/audio.wav"
+    frames = await store.list_frames(vid)
+    assert [f.path for f in frames] == [f"{data}/frames/{vid}/scene_{i:03d}.jpg" for i in range(4)]
+    assert len(await store.list_segments(vid)) == 4
+    keys = bucket.keys()
+    prefix = "videopipe"
+    assert f"{prefix}/processed/{vid}/normalized.mp4" in keys
+    assert f"{prefix}/processed/{vid}/audio.wav" in keys
+    assert f"{prefix}/subs/{vid}.srt" in keys
+    assert {f"{prefix}/frames/{vid}/scene_{i:03d}.jpg" for i in range(4)} <= set(keys)
+    assert not [k for k in keys if "chunks" in k or k.endswith(".part")]
+    reads = loc.transfers().reads
+    assert reads[bucket.url("inputs", "cuts.mp4")] == 1  # hashed while downloaded, not twice
+    probed = await vp._media.probe(await _download(bucket, video.normalized_path, tmp_path))
+    assert (probed.width, probed.height) == (320, 240)
+    assert scratch_leftovers(vp.Settings().scratch_dir) == []
+
+    again = await pipeline(store, data).run(bucket.url("inputs", "cuts.mp4"))
+    assert all(o.resumed for o in again.stages.values())
+
+
+async def _download(bucket: Bucket, url: str | None, tmp_path: Path) -> Path:
+    assert url is not None
+    out = tmp_path / "normalized.mp4"
+    bucket.fs.get_file(url, str(out))
+    return out
+
+
+@pytest.mark.timeout(90)
+async def test_a_bucket_that_refuses_writes_fails_the_video_and_a_retry_completes(
+    media, bucket: Bucket
+) -> None:
+    """No such bucket: a retryable error, nothing recorded; once it exists, the retry finishes."""
+    bucket.fs.put_file(str(media["silent.mp4"]), f"{bucket.name}/in/silent.mp4")
+    store = MemoryStore()
+    missing = f"{bucket.name}-later"
+    with pytest.raises(vp.StageError) as info:
+        await pipeline(store, f"s3://{missing}/data").run(bucket.url("in", "silent.mp4"))
+    cause = info.value.__cause__
+    assert isinstance(cause, vp.ObjectStoreError)
+    assert cause.retryable
+    assert not cause.permanent
+    assert f"s3://{missing}/data/processed/" in str(cause)
+    video = await store.get_video(info.value.item_key or "")
+    assert video.status is vp.VideoStatus.FAILED
+    assert video.normalized_path is None  # nothing recorded that is not there
+    assert scratch_leftovers(vp.Settings().scratch_dir) == []
+
+    bucket.fs.mkdir(missing)
+    result = await pipeline(store, f"s3://{missing}/data").run(bucket.url("in", "silent.mp4"))
+    assert result.ok
+    assert (
+        result.video.normalized_path == f"s3://{missing}/data/processed/{video.id}/normalized.mp4"
+    )
+    assert bucket.fs.exists(result.video.normalized_path)
+
+
+async def test_a_missing_input_in_a_bucket_is_input_not_found(bucket: Bucket) -> None:
+    """Permanent, with the URL in the message: a worker dead-letters it at once."""
+    with pytest.raises(vp.InputNotFound, match=r"nothing\.mp4"):
+        await pipeline(MemoryStore(), bucket.url("data")).run(bucket.url("nothing.mp4"))
