@@ -34,6 +34,7 @@ __all__ = [
     "Fetched",
     "Transfers",
     "fetch",
+    "is_bucket_url",
     "is_url",
     "join",
     "local_path",
@@ -69,6 +70,11 @@ def _scheme(location: str | os.PathLike[str]) -> str:
 def is_url(location: str | os.PathLike[str]) -> bool:
     """Whether `location` is remote media (`s3://`, `gs://`, `az://`, `https://`, ...)."""
     return _scheme(location) in REMOTE_SCHEMES
+
+
+def is_bucket_url(location: str | os.PathLike[str]) -> bool:
+    """Whether `location` is in object storage (`s3://`, `gs://`, `az://`): not plain HTTPS."""
+    return _scheme(location) in _FSSPEC_SCHEMES
 
 
 def local_path(location: str | os.PathLike[str]) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.s3server import Bucket
 
@@ -12,9 +13,11 @@ from videopipe import _locations as loc
 from videopipe.testing import FakeProvider, MemoryStore
 
 
-def pipeline(store: MemoryStore, data_dir: str) -> vp.Pipeline:
+def pipeline(
+    store: MemoryStore, data_dir: str, provider: FakeProvider | None = None
+) -> vp.Pipeline:
     return vp.Pipeline.default(
-        store=store, provider=FakeProvider(), data_dir=data_dir, settings=vp.Settings()
+        store=store, provider=provider or FakeProvider(), data_dir=data_dir, settings=vp.Settings()
     )
 
 
@@ -30,10 +33,10 @@ async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
     """Input and DATA_DIR in S3: every artefact is uploaded, recorded by URL, read once."""
     source = media["cuts.mp4"]
     bucket.fs.put_file(str(source), f"{bucket.name}/inputs/cuts.mp4")
-    store = MemoryStore()
+    store, provider = MemoryStore(), FakeProvider()
     data = bucket.url("videopipe")
     loc.transfers(reset=True)
-    result = await pipeline(store, data).run(bucket.url("inputs", "cuts.mp4"))
+    result = await pipeline(store, data, provider).run(bucket.url("inputs", "cuts.mp4"))
     assert result.ok, result
     vid = result.video_id
     assert vid == await vp.video_id_for(source)  # the same content is the same video
@@ -59,6 +62,16 @@ async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
 
     again = await pipeline(store, data).run(bucket.url("inputs", "cuts.mp4"))
     assert all(o.resumed for o in again.stages.values())
+
+    # A search hit's link opens the private object: presigned, at the moment.
+    hits = await vp.search(store, "sentence", provider=provider, min_score=0.0)
+    assert hits
+    link = hits[0].link or ""
+    assert link.startswith(f"{bucket.endpoint}/{bucket.name}/inputs/cuts.mp4?")
+    assert "#t=" in link
+    async with httpx.AsyncClient() as client:
+        opened = await client.get(link.partition("#")[0])
+    assert opened.content == source.read_bytes()
 
 
 async def _download(bucket: Bucket, url: str | None, tmp_path: Path) -> Path:
