@@ -7,10 +7,12 @@ nothing can reach a real account or the internet).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,7 +69,7 @@ class Bucket:
     def url(self, *parts: str) -> str:
         return "/".join([f"s3://{self.name}", *parts])
 
-    def keys(self) -> list[str]:
+    def objects(self) -> list[str]:
         self.fs.invalidate_cache()
         return sorted(p.split("/", 1)[1] for p in self.fs.find(self.name) if not p.endswith("/"))
 
@@ -94,3 +96,61 @@ def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     name = f"vp-{uuid.uuid4().hex[:12]}"
     fs.mkdir(name)
     return Bucket(name, s3_endpoint, fs)
+
+
+class HoldingProxy:
+    """A TCP proxy to the S3 server that holds an upload part way: for a "killed mid-upload" test.
+
+    Everything is forwarded until a `PUT` whose request line ends with `suffix`;
+    then the request's head and one more chunk of its body are forwarded, and
+    nothing after (`held` is set). The client is left mid-upload, to be killed.
+    """
+
+    def __init__(self, endpoint: str, suffix: bytes) -> None:
+        self.target = ("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
+        self.suffix = suffix
+        self.held = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        window = b""
+        more = -1  # chunks still to forward once the upload is seen
+        try:
+            while data := src.recv(4096):
+                if self.held.is_set() and watch:
+                    continue  # swallowed: the upload never completes
+                if watch and more < 0:
+                    window = (window + data)[-16384:]
+                    if b"PUT " in window and self.suffix + b" HTTP/1.1" in window:
+                        more = 1
+                        dst.sendall(data)
+                        continue
+                elif watch and more >= 0:
+                    dst.sendall(data)
+                    more -= 1
+                    if more < 0:
+                        self.held.set()
+                    continue
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.server.close()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.close()

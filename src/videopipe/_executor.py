@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from ._exceptions import ConfigurationError, MediaError, StageError, StageTimeout
-from ._files import StageFiles
+from ._files import RunInputs, StageFiles
 from ._models import StageRun, StageStatus, Video, VideoStatus, utcnow
 from ._result import StageOutcome, VideoResult
 from ._scratch import Scratch
@@ -62,14 +61,15 @@ async def execute(
     force: bool | Iterable[str],
     job_id: str | None,
     started: float,
-    prefetched: Mapping[str, Path] | None = None,
+    prefetched: RunInputs | None = None,
 ) -> VideoResult:
     """Run `pipeline`'s stages for `video` (registered in the store); see `Pipeline.run`.
 
     `prefetched` holds local copies of remote media this run already has (the
-    input, downloaded while its ID was computed), so no stage reads it again.
+    input, downloaded while its ID was computed), and keeps the outputs stages
+    publish, so no stage reads them again.
     """
-    return await _Run(pipeline, video, force, job_id, started, prefetched or {}).execute()
+    return await _Run(pipeline, video, force, job_id, started, prefetched).execute()
 
 
 class _Run:
@@ -82,7 +82,7 @@ class _Run:
         force: bool | Iterable[str],
         job_id: str | None,
         started: float,
-        prefetched: Mapping[str, Path],
+        prefetched: RunInputs | None,
     ) -> None:
         self.p = pipeline
         self.prefetched = prefetched
@@ -197,14 +197,14 @@ class _Run:
         scratch = self.p.scratch()
         options = self.p.settings.storage_options
         if self.paths.remote is None:
-            files = StageFiles(scratch, options, prefetched=self.prefetched)
+            files = StageFiles(scratch, options, run=self.prefetched)
             try:
                 yield files, self.paths
             finally:
                 await files.aclose()
             return
         async with scratch.directory() as staging:
-            files = StageFiles(scratch, options, prefetched=self.prefetched, staging=staging)
+            files = StageFiles(scratch, options, run=self.prefetched, staging=staging)
             try:
                 yield files, replace(self.paths, root=staging / "data")
             finally:

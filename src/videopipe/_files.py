@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from ._scratch import Scratch
 
 __all__ = ["RunInputs", "StageFiles"]
 
+_UPLOADS = 4
+"""Most uploads of one stage at once."""
+
 
 class StageFiles:
     """The files of one stage run: downloads into scratch, uploads to `DATA_DIR`.
@@ -30,8 +34,9 @@ class StageFiles:
     Args:
         scratch: The scratch area (its limit bounds the downloads held at once).
         storage_options: `fsspec` options of the object store.
-        prefetched: Local copies already made in this run (the input, downloaded
-            while its content ID was computed), by location.
+        run: The run's files: local copies already made in this run (the input,
+            downloaded while its content ID was computed; outputs of earlier
+            stages, kept when published), so no stage reads them again.
         staging: The stage's scratch directory when `DATA_DIR` is remote (its
             outputs are written there, then published); made by the caller.
     """
@@ -41,12 +46,13 @@ class StageFiles:
         scratch: Scratch,
         storage_options: Mapping[str, Any],
         *,
-        prefetched: Mapping[str, Path] | None = None,
+        run: RunInputs | None = None,
         staging: Path | None = None,
     ) -> None:
         self.scratch = scratch
         self.storage_options = storage_options
-        self._local: dict[str, Path] = dict(prefetched or {})
+        self._run = run
+        self._local: dict[str, Path] = {}
         self._stack = contextlib.AsyncExitStack()
         self._dir: Path | None = staging
         self._names = itertools.count()
@@ -65,6 +71,8 @@ class StageFiles:
         assert isinstance(location, str)
         async with self._lock:  # two reads of one location in a stage download once
             found = self._local.get(location)
+            if found is None and self._run is not None:
+                found = self._run.fetched.get(location)
             if found is not None:
                 return found
             size = await anyio.to_thread.run_sync(location_size, location, self.storage_options)
@@ -76,9 +84,30 @@ class StageFiles:
             return dest
 
     async def publish(self, files: Mapping[Path, str]) -> None:
-        """Upload each local file to its location (atomically, as readers see it)."""
-        for source, location in files.items():
-            await anyio.to_thread.run_sync(publish, source, location, self.storage_options)
+        """Upload each local file to its location (atomically, as readers see it).
+
+        A few uploads run at once. Each file is also kept for the rest of the
+        run, when the scratch limit has room, so that later stages need not
+        download it again.
+        """
+        limiter = anyio.CapacityLimiter(_UPLOADS)
+        errors: list[Exception] = []
+
+        async def one(source: Path, location: str) -> None:
+            try:
+                async with limiter:
+                    await anyio.to_thread.run_sync(publish, source, location, self.storage_options)
+            except Exception as exc:  # raised as itself below, not in an ExceptionGroup
+                errors.append(exc)
+                return
+            if self._run is not None:
+                await self._run.keep(source, location)
+
+        async with anyio.create_task_group() as tg:
+            for source, location in files.items():
+                tg.start_soon(one, source, location)
+        if errors:
+            raise errors[0]
 
     async def _directory(self) -> Path:
         if self._dir is None:
@@ -111,7 +140,7 @@ class RunInputs:
         self.scratch = scratch
         self.storage_options = storage_options
         self.fetched: dict[str, Path] = {}
-        """Local copies by location."""
+        """Local copies by location: inputs, and outputs kept by `keep`."""
         self._ids: dict[str, str] = {}
         self._stack = stack
         self._dir: Path | None = None
@@ -140,3 +169,22 @@ class RunInputs:
         self.fetched[location] = got.path
         self._ids[location] = content_id(got.sha256)
         return self._ids[location]
+
+    async def keep(self, source: Path, location: str) -> None:
+        """Keep a copy (a hard link) of the published `source` for the run, if it fits now."""
+        size = (await anyio.to_thread.run_sync(source.stat)).st_size
+        if not self.scratch.try_reserve(size):
+            return  # the stages that need it download it
+        self._stack.push_async_callback(self.scratch.release, size)
+        if self._dir is None:
+            self._dir = await self._stack.enter_async_context(self.scratch.directory())
+        dest = self._dir / f"out-{len(self.fetched)}-{source.name}"
+        await anyio.to_thread.run_sync(_link_or_copy, source, dest)
+        self.fetched[location] = dest
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copyfile(source, dest)

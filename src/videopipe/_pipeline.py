@@ -380,7 +380,7 @@ class Pipeline:
                         force=force,
                         job_id=job_id,
                         started=started,
-                        prefetched=inputs.fetched,
+                        prefetched=inputs,
                     )
                 ttl = lease if lease is not None else self.settings.run_lease_sec
                 return await self._leased(
@@ -390,7 +390,7 @@ class Pipeline:
                     force=force,
                     job_id=job_id,
                     started=started,
-                    prefetched=inputs.fetched,
+                    prefetched=inputs,
                 )
 
     async def _leased(
@@ -402,7 +402,7 @@ class Pipeline:
         force: bool | Iterable[str],
         job_id: str | None,
         started: float,
-        prefetched: dict[str, Path],
+        prefetched: RunInputs,
     ) -> VideoResult:
         """Run `video` holding its lease, so that no other process runs it meanwhile.
 

@@ -22,7 +22,7 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
@@ -152,6 +152,21 @@ class Scratch:
                     self.used -= nbytes
                     self._changed.notify_all()
 
+    def try_reserve(self, nbytes: int) -> bool:
+        """Hold `nbytes` if they fit now, without waiting; `release` them later."""
+        if self.used + nbytes > self.max_bytes:
+            return False
+        self.used += nbytes
+        self.peak = max(self.peak, self.used)
+        return True
+
+    async def release(self, nbytes: int) -> None:
+        """Give back `nbytes` held by `try_reserve`."""
+        with anyio.CancelScope(shield=True):
+            async with self._changed:
+                self.used -= nbytes
+                self._changed.notify_all()
+
     @contextlib.asynccontextmanager
     async def directory(self) -> AsyncIterator[Path]:
         """A new empty directory, removed with its content on exit (also on error or cancel)."""
@@ -170,12 +185,15 @@ def _rmtree(path: Path) -> None:
 
 
 def disk_usage(path: Path) -> int:
-    """Bytes of the files under `path` (for measurements)."""
-    return sum(f.stat().st_size for f in _files(path))
+    """Bytes of the files under `path` (for measurements); hard links counted once."""
+    return sum(_sizes(path).values())
 
 
-def _files(path: Path) -> Iterator[Path]:
+def _sizes(path: Path) -> dict[tuple[int, int], int]:
+    sizes = {}
     for dirpath, _dirs, names in os.walk(path):
         for name in names:
             with contextlib.suppress(FileNotFoundError):
-                yield Path(dirpath) / name
+                st = (Path(dirpath) / name).stat()
+                sizes[st.st_dev, st.st_ino] = st.st_size
+    return sizes

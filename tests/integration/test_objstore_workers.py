@@ -73,7 +73,7 @@ async def test_two_workers_sharing_no_directory_process_a_batch_from_a_bucket(
             assert got.normalized_path == f"{data}/processed/{video.id}/normalized.mp4"
             runs = await store.get_stage_runs(video.id)
             assert {r.attempt for r in runs.values()} == {1}  # nothing ran twice
-    keys = bucket.keys()
+    keys = bucket.objects()
     for video in videos:
         assert f"data/processed/{video.id}/normalized.mp4" in keys
     for home in homes:

@@ -47,7 +47,7 @@ async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
     frames = await store.list_frames(vid)
     assert [f.path for f in frames] == [f"{data}/frames/{vid}/scene_{i:03d}.jpg" for i in range(4)]
     assert len(await store.list_segments(vid)) == 4
-    keys = bucket.keys()
+    keys = bucket.objects()
     prefix = "videopipe"
     assert f"{prefix}/processed/{vid}/normalized.mp4" in keys
     assert f"{prefix}/processed/{vid}/audio.wav" in keys
@@ -56,6 +56,8 @@ async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
     assert not [k for k in keys if "chunks" in k or k.endswith(".part")]
     reads = loc.transfers().reads
     assert reads[bucket.url("inputs", "cuts.mp4")] == 1  # hashed while downloaded, not twice
+    # What normalize uploaded, the later stages of the run read from their local copy.
+    assert reads.keys() == {bucket.url("inputs", "cuts.mp4")}
     probed = await vp._media.probe(await _download(bucket, video.normalized_path, tmp_path))
     assert (probed.width, probed.height) == (320, 240)
     assert scratch_leftovers(vp.Settings().scratch_dir) == []

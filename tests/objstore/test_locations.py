@@ -72,7 +72,7 @@ def test_publish_uploads_and_overwrites(bucket: Bucket, tmp_path: Path) -> None:
     for text in ("first", "second"):
         source.write_text(text)
         loc.publish(source, bucket.url("out", "a.txt"), {})
-    assert bucket.keys() == ["out/a.txt"]
+    assert bucket.objects() == ["out/a.txt"]
     assert bucket.fs.cat(f"{bucket.name}/out/a.txt") == b"second"
 
 
