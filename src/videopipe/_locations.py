@@ -41,6 +41,7 @@ __all__ = [
     "location_size",
     "presign",
     "publish",
+    "read_bytes",
     "transfers",
 ]
 
@@ -265,6 +266,20 @@ def fetch(
         dest.unlink(missing_ok=True)
         raise EmptyInput(f"the video file is empty (0 bytes): {location}", path=location)
     return Fetched(dest, size, None if hasher is None else hasher.hexdigest())
+
+
+def read_bytes(location: str, storage_options: Mapping[str, Any]) -> bytes:
+    """The whole content at `location` (a small file: a frame, subtitles).
+
+    Raises:
+        InputNotFound: Nothing at `location`.
+        ObjectStoreError: The read failed.
+    """
+    if not is_url(location):
+        return local_path(location).read_bytes()
+    data = b"".join(_blocks(location, storage_options))
+    _count(location, read=len(data))
+    return data
 
 
 def _blocks(location: str, storage_options: Mapping[str, Any]) -> Any:

@@ -65,6 +65,10 @@ async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
     again = await pipeline(store, data).run(bucket.url("inputs", "cuts.mp4"))
     assert all(o.resumed for o in again.stages.values())
 
+    # The report's thumbnails are the frames in the bucket.
+    report = await vp.write_report(store, vid, tmp_path / "reports")
+    assert report.html_path.read_text().count("data:image/jpeg;base64,") >= 4
+
     # A search hit's link opens the private object: presigned, at the moment.
     hits = await vp.search(store, "sentence", provider=provider, min_score=0.0)
     assert hits
