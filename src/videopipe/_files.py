@@ -79,7 +79,9 @@ class StageFiles:
             await self._stack.enter_async_context(self.scratch.reserve(size, what=location))
             directory = await self._directory()
             dest = directory / "in" / f"{next(self._names)}-{name_of(location)}"
-            await anyio.to_thread.run_sync(fetch, location, dest, self.storage_options)
+            await anyio.to_thread.run_sync(
+                lambda: fetch(location, dest, self.storage_options, size=size)
+            )
             self._local[location] = dest
             return dest
 
@@ -163,7 +165,7 @@ class RunInputs:
             self._dir = await self._stack.enter_async_context(self.scratch.directory())
         dest = self._dir / f"{len(self.fetched)}-{name_of(location)}"
         got = await anyio.to_thread.run_sync(
-            lambda: fetch(location, dest, self.storage_options, digest=True)
+            lambda: fetch(location, dest, self.storage_options, digest=True, size=size)
         )
         assert got.sha256 is not None
         self.fetched[location] = got.path

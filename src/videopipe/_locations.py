@@ -238,10 +238,12 @@ def fetch(
     storage_options: Mapping[str, Any],
     *,
     digest: bool = False,
+    size: int | None = None,
 ) -> Fetched:
     """Download `location` to the local file `dest`, in one streamed read.
 
-    With `digest`, the content's SHA-256 is computed from the same read.
+    With `digest`, the content's SHA-256 is computed from the same read. A
+    known `size` (from `location_size`) saves asking the store for it again.
 
     Raises:
         InputNotFound: Nothing at `location`.
@@ -250,22 +252,22 @@ def fetch(
     """
     hasher = hashlib.sha256() if digest else None
     dest.parent.mkdir(parents=True, exist_ok=True)
-    size = 0
+    got = 0
     try:
         with dest.open("wb") as out:
-            for block in _blocks(location, storage_options):
+            for block in _blocks(location, storage_options, size):
                 out.write(block)
                 if hasher is not None:
                     hasher.update(block)
-                size += len(block)
+                got += len(block)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-    _count(location, read=size)
-    if size == 0:
+    _count(location, read=got)
+    if got == 0:
         dest.unlink(missing_ok=True)
         raise EmptyInput(f"the video file is empty (0 bytes): {location}", path=location)
-    return Fetched(dest, size, None if hasher is None else hasher.hexdigest())
+    return Fetched(dest, got, None if hasher is None else hasher.hexdigest())
 
 
 def read_bytes(location: str, storage_options: Mapping[str, Any]) -> bytes:
@@ -282,13 +284,15 @@ def read_bytes(location: str, storage_options: Mapping[str, Any]) -> bytes:
     return data
 
 
-def _blocks(location: str, storage_options: Mapping[str, Any]) -> Any:
+def _blocks(location: str, storage_options: Mapping[str, Any], size: int | None = None) -> Any:
     if _scheme(location) in _HTTP_SCHEMES:
         yield from _http_blocks(location)
         return
     fs, path = _filesystem(location, storage_options)
     try:
-        f = fs.open(path, "rb", block_size=8 * _CHUNK)
+        # Reads of 8 MiB ranges; with the size known, no request asks for it first.
+        sized = {} if size is None else {"size": size}
+        f = fs.open(path, "rb", block_size=8 * _CHUNK, **sized)
     except FileNotFoundError:
         raise InputNotFound(f"video not found: {location}", path=location) from None
     except OSError as exc:

@@ -156,3 +156,42 @@ async def test_scratch_reservations_wait_for_room() -> None:
     with pytest.raises(vp.ScratchFull, match="SCRATCH_MAX_MB"):
         async with scratch.reserve(101, what="huge.mp4"):
             pass
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path):
+    """A local HTTP server over a directory (an `https://` input stands in as `http://`)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+
+    class Quiet(handler.func):  # type: ignore[name-defined,misc]
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_http_input_streams_through_the_hash(http_dir, tmp_path: Path) -> None:
+    """Read with httpx in one pass; a 404 is `InputNotFound`; nothing can be written there."""
+    root, url = http_dir
+    content = os.urandom(200_000)
+    (root / "clip.mp4").write_bytes(content)
+    assert loc.location_size(f"{url}/clip.mp4", {}) == len(content)
+    got = loc.fetch(f"{url}/clip.mp4", tmp_path / "clip.mp4", {}, digest=True)
+    assert got.sha256 == hashlib.sha256(content).hexdigest()
+    with pytest.raises(vp.InputNotFound, match="HTTP 404"):
+        loc.fetch(f"{url}/missing.mp4", tmp_path / "m.mp4", {})
+    with pytest.raises(vp.ObjectStoreError, match="read-only"):
+        loc.publish(tmp_path / "clip.mp4", f"{url}/out.mp4", {})
