@@ -15,6 +15,7 @@ import pytest
 import videopipe as vp
 from tests.s3server import Bucket
 from videopipe import _locations as loc
+from videopipe._cli import main
 from videopipe._scratch import Scratch, process_dir
 
 
@@ -39,6 +40,19 @@ def test_storage_option_secrets_never_show() -> None:
     settings = vp.Settings(storage_options={"secret": "s3cr3t-value-xyz", "region": "eu-west-1"})
     assert "s3cr3t-value-xyz" not in repr(settings)
     assert "eu-west-1" in repr(settings)
+
+
+def test_videopipe_settings_masks_storage_option_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`videopipe settings` shows STORAGE_OPTIONS with its secret masked."""
+    monkeypatch.setenv("STORAGE_OPTIONS", '{"secret": "hush-hush-0042", "anon": false}')
+    monkeypatch.setenv("DATA_DIR", "s3://media/videopipe/")
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "hush-hush-0042" not in out
+    assert "anon" in out
+    assert "DATA_DIR                     s3://media/videopipe/" in out
 
 
 def test_a_download_hashes_what_it_reads_in_one_pass(bucket: Bucket, tmp_path: Path) -> None:

@@ -61,8 +61,8 @@ async def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     """Every setting with its variable, then the provider and models it chooses."""
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if isinstance(value, str):
-            value = redact(value)
+        if isinstance(value, str | dict):  # STORAGE_OPTIONS may hold a key: masked too
+            value = redact(str(value))
         say(f"{env_name(name):<28} {value if value is not None else '-'}")
     try:
         provider = default_provider(settings)
