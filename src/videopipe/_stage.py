@@ -258,7 +258,7 @@ class StageContext:
             ObjectStoreError: The download failed.
 
         Note:
-            Added in 0.3.0.
+            Added in 0.2.0.
         """
         if self.files is None:
             return local_path(location)
@@ -276,7 +276,7 @@ class StageContext:
             ObjectStoreError: An upload failed.
 
         Note:
-            Added in 0.3.0.
+            Added in 0.2.0.
         """
         locations = {path: self.paths.location(path) for path in paths}
         if self.paths.remote is not None and self.files is not None:

@@ -17,6 +17,7 @@ from tests.s3server import Bucket
 from videopipe import _locations as loc
 from videopipe._cli import main
 from videopipe._scratch import Scratch, process_dir
+from videopipe.testing import MemoryStore
 
 
 def test_urls_and_paths_are_told_apart() -> None:
@@ -209,3 +210,10 @@ def test_an_http_input_streams_through_the_hash(http_dir, tmp_path: Path) -> Non
         loc.fetch(f"{url}/missing.mp4", tmp_path / "m.mp4", {})
     with pytest.raises(vp.ObjectStoreError, match="read-only"):
         loc.publish(tmp_path / "clip.mp4", f"{url}/out.mp4", {})
+
+
+async def test_a_pipeline_has_one_scratch_space_per_event_loop() -> None:
+    """Its videos share one limit: the budget is the pipeline's, not each run's."""
+    pipeline = vp.Pipeline([], store=MemoryStore())
+    assert pipeline.scratch() is pipeline.scratch()
+    assert pipeline.scratch().max_bytes == vp.Settings().scratch_max_mb * 2**20
