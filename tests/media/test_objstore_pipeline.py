@@ -10,6 +10,7 @@ from tests.s3server import Bucket
 
 import videopipe as vp
 from videopipe import _locations as loc
+from videopipe._cli import main
 from videopipe.testing import FakeProvider, MemoryStore
 
 
@@ -120,3 +121,22 @@ async def test_a_missing_input_in_a_bucket_is_input_not_found(bucket: Bucket) ->
     """Permanent, with the URL in the message: a worker dead-letters it at once."""
     with pytest.raises(vp.InputNotFound, match=r"nothing\.mp4"):
         await pipeline(MemoryStore(), bucket.url("data")).run(bucket.url("nothing.mp4"))
+
+
+@pytest.mark.timeout(120)
+def test_the_cli_processes_and_enqueues_urls_into_a_bucket(
+    media, bucket: Bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`videopipe process s3://…` and `videopipe enqueue s3://…` with `--data-dir s3://…`."""
+    bucket.fs.put_file(str(media["silent.mp4"]), f"{bucket.name}/in/silent.mp4")
+    bucket.fs.put_file(str(media["cuts.mp4"]), f"{bucket.name}/in/cuts.mp4")
+    common = ["--db", f"sqlite:///{tmp_path / 'videos.db'}", "--data-dir", bucket.url("data")]
+    code = main(["process", *common, "--quiet", bucket.url("in", "silent.mp4")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.splitlines()[-1] == "Done: 1 succeeded, 0 failed"
+    assert any(k.endswith("/normalized.mp4") for k in bucket.objects())
+    code = main(["enqueue", *common, bucket.url("in", "cuts.mp4")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert bucket.url("in", "cuts.mp4") in out
