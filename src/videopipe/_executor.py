@@ -170,21 +170,18 @@ class _Run:
             raise error from self.errors[failed[0]]
         return result
 
-    def _context(
-        self, stage: Stage, files: StageFiles | None = None, paths: VideoPaths | None = None
-    ) -> StageContext:
+    def _context(self, stage: Stage) -> StageContext:
         return StageContext(
             stage=stage.name,
             video=self.video,
             store=self.p.store,
             provider=self.p.provider,
             settings=self.p.settings,
-            paths=paths or self.paths,
+            paths=self.paths,
             inputs={need: self.outputs.get(need) for need in stage.requires},
             log=logging.LoggerAdapter(logger, {"video_id": self.video.id, "stage": stage.name}),
             job_id=self.job_id,
             budget=self.p.budget,
-            files=files,
         )
 
     @asynccontextmanager
@@ -211,10 +208,17 @@ class _Run:
                 await files.aclose()
 
     async def _bounded(self, stage: Stage, ctx: StageContext) -> Any:
-        """`stage.run(ctx)`, cancelled and failed with `StageTimeout` past `STAGE_TIMEOUT_SEC`."""
+        """`stage.run(ctx)`, cancelled and failed with `StageTimeout` past `STAGE_TIMEOUT_SEC`.
+
+        The stage's scratch files (downloads, staged outputs) exist for the run
+        only; setting them up is part of the stage, so a scratch space that
+        cannot be used fails the stage, as any error of its own would.
+        """
         limit = self.p.settings.stage_timeout_sec
-        with anyio.move_on_after(limit) as scope:
-            return await stage.run(ctx)
+        async with self._files() as (files, paths):
+            ctx.files, ctx.paths = files, paths
+            with anyio.move_on_after(limit) as scope:
+                return await stage.run(ctx)
         assert scope.cancelled_caught
         raise StageTimeout(
             f"stage {stage.name!r} ran longer than {limit:g} s on video {self.video.id}, "
@@ -260,13 +264,8 @@ class _Run:
         )
 
     async def _run_stage(self, stage: Stage, previous: StageRun | None) -> None:
-        async with self._files() as (files, paths):
-            await self._run_stage_with(stage, previous, self._context(stage, files, paths))
-
-    async def _run_stage_with(
-        self, stage: Stage, previous: StageRun | None, ctx: StageContext
-    ) -> None:
         store = self.p.store
+        ctx = self._context(stage)
         attempt = 1 if previous is None else previous.attempt + 1
         run = StageRun(
             video_id=self.video.id, stage=stage.name, status=StageStatus.RUNNING, attempt=attempt

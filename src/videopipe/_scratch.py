@@ -29,7 +29,7 @@ from typing import IO
 import anyio
 import anyio.to_thread
 
-from ._exceptions import ScratchFull
+from ._exceptions import ConfigurationError, ScratchFull
 
 __all__ = ["Scratch", "default_scratch_root", "process_dir", "sweep_stale"]
 
@@ -89,19 +89,29 @@ def process_dir(root: Path) -> Path:
         found = _state.dirs.get(root)
         if found is not None:
             return found[0]
-        root.mkdir(parents=True, exist_ok=True)
-        name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        # Made under a name sweepers skip, and renamed once locked: never swept half-made.
-        new = root / f".new-{name}"
-        new.mkdir()
-        lock = (new / _LOCK_NAME).open("ab")
-        _try_lock(lock)
-        mine = root / name
-        new.rename(mine)
-        sweep_stale(root, keep=mine)
-        _state.dirs[root] = (mine, lock)
-        atexit.register(_remove, mine, lock)
-        return mine
+        try:
+            return _make_process_dir(root)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the scratch directory {root} cannot be used ({exc.strerror or exc}): "
+                "set SCRATCH_DIR to a writable local directory"
+            ) from exc
+
+
+def _make_process_dir(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # Made under a name sweepers skip, and renamed once locked: never swept half-made.
+    new = root / f".new-{name}"
+    new.mkdir()
+    lock = (new / _LOCK_NAME).open("ab")
+    _try_lock(lock)
+    mine = root / name
+    new.rename(mine)
+    sweep_stale(root, keep=mine)
+    _state.dirs[root] = (mine, lock)
+    atexit.register(_remove, mine, lock)
+    return mine
 
 
 def _remove(path: Path, lock: IO[bytes]) -> None:

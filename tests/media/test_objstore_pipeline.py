@@ -140,3 +140,20 @@ def test_the_cli_processes_and_enqueues_urls_into_a_bucket(
     out = capsys.readouterr().out
     assert code == 0, out
     assert bucket.url("in", "cuts.mp4") in out
+
+
+async def test_an_unusable_scratch_directory_fails_the_stage_with_a_clear_error(
+    media, bucket: Bucket, tmp_path: Path
+) -> None:
+    """SCRATCH_DIR under a regular file: the stage fails, naming the setting to fix."""
+    (tmp_path / "a-file").write_text("not a directory")
+    settings = vp.Settings(scratch_dir=tmp_path / "a-file" / "scratch")
+    pipeline = vp.Pipeline.default(
+        store=MemoryStore(), provider=FakeProvider(), data_dir=bucket.url("d"), settings=settings
+    )
+    with pytest.raises(vp.StageError) as info:
+        await pipeline.run(media["silent.mp4"])
+    assert info.value.stage == "normalize"
+    assert isinstance(info.value.__cause__, vp.ConfigurationError)
+    assert "SCRATCH_DIR" in str(info.value.__cause__)
+    assert bucket.objects() == []
