@@ -11,6 +11,9 @@ import pytest
 
 from videopipe.providers import _choose
 
+# The S3-compatible server (moto) and a bucket per test, for the object-storage tests.
+pytest_plugins = ["tests.s3server"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -34,6 +37,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         "MAX_INPUT_PIXELS",
         "MAX_OUTPUT_BYTES",
         "STAGE_TIMEOUT_SEC",
+        "SCRATCH_MAX_MB",
+        "STORAGE_OPTIONS",
+        "PRESIGN_EXPIRY_SEC",
         "VIDEOPIPE_FFMPEG",
         "VIDEOPIPE_WHISPER_MODEL",
     ):
@@ -41,6 +47,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     # The dev environment has the `local` extra, so `auto` would load the local models in
     # every test that builds a default pipeline; the tests of LocalProvider ask for it.
     monkeypatch.setenv("VIDEOPIPE_PROVIDER", "none")
+    # Each test's scratch space is its own (and never the machine's shared temp directory).
+    monkeypatch.setenv("SCRATCH_DIR", str(tmp_path.parent / f"{tmp_path.name}-scratch"))
     monkeypatch.chdir(tmp_path)
     logging.getLogger("videopipe").setLevel(logging.NOTSET)
     # Providers a test (or a docs page) registers are forgotten after it.

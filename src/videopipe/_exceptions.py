@@ -19,6 +19,8 @@ VideopipeError
 ├── StorageError         the driver's error in __cause__
 │   ├── StoreClosed
 │   └── NotFound         (also KeyError)
+├── ObjectStoreError     (also OSError) .location; media in a bucket could not be read or written
+│   └── ScratchFull      a file larger than the scratch limit (`SCRATCH_MAX_MB`)
 └── ProviderError        .status_code, .retryable, .retry_after
     ├── RateLimited      "slow down": HTTP 429, or 503 with Retry-After
     ├── ProviderTimeout  (also TimeoutError)
@@ -57,9 +59,11 @@ __all__ = [
     "NoAudioTrack",
     "NotAVideo",
     "NotFound",
+    "ObjectStoreError",
     "ProviderError",
     "ProviderTimeout",
     "RateLimited",
+    "ScratchFull",
     "StageError",
     "StageTimeout",
     "StorageError",
@@ -247,6 +251,29 @@ class NotFound(StorageError, KeyError):
     def __str__(self) -> str:
         # KeyError quotes its argument; a message reads better unquoted.
         return self.message
+
+
+class ObjectStoreError(VideopipeError, OSError):
+    """Media in object storage (a bucket, an HTTPS server) could not be read or written.
+
+    `location` is the URL; the client library's error is in `__cause__`. It is
+    `retryable`: a worker retries the job later (a bucket that refuses writes
+    today may accept them once its policy or credentials are fixed), and
+    nothing is recorded for an upload that did not complete.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str | None = None, *, location: str | None = None) -> None:
+        self.location = location
+        super().__init__(message)
+
+
+class ScratchFull(ObjectStoreError):
+    """A file does not fit in the scratch space at all: raise `SCRATCH_MAX_MB`."""
+
+    retryable = False
+    permanent = True
 
 
 _RETRYABLE_STATUS = frozenset({408, 429})

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from ._exceptions import ConfigurationError, MediaError, StageError, StageTimeout
+from ._files import RunInputs, StageFiles
 from ._models import StageRun, StageStatus, Video, VideoStatus, utcnow
 from ._progress import (
     ITEM_PROGRESS,
@@ -27,6 +30,7 @@ from ._progress import (
     steps,
 )
 from ._result import StageOutcome, VideoResult
+from ._scratch import Scratch
 from ._secrets import redact
 from ._settings import Settings
 from ._stage import MARKERS, LoadsOutput, Marked, Stage, StageContext, StageSkipped, VideoPaths
@@ -60,6 +64,10 @@ class Runnable(Protocol):
         """Where the video's files go."""
         ...
 
+    def scratch(self) -> Scratch:
+        """The scratch area of the running event loop."""
+        ...
+
 
 async def execute(
     pipeline: Runnable,
@@ -69,15 +77,18 @@ async def execute(
     job_id: str | None,
     started: float,
     progress: ProgressListener | None = None,
+    prefetched: RunInputs | None = None,
 ) -> VideoResult:
     """Run `pipeline`'s stages for `video` (registered in the store); see `Pipeline.run`.
 
     `progress` (by default the listener of the `process_batch` item this run is,
     if any) hears of the stages' progress; the store gets it too, in each
-    running stage run's `detail["progress"]`.
+    running stage run's `detail["progress"]`. `prefetched` holds local copies of
+    remote media this run already has (the input, downloaded while its ID was
+    computed), and keeps the outputs stages publish, so no stage reads them again.
     """
     listener = progress if progress is not None else ITEM_PROGRESS.get()
-    return await _Run(pipeline, video, force, job_id, started, listener).execute()
+    return await _Run(pipeline, video, force, job_id, started, listener, prefetched).execute()
 
 
 class _ProgressWrites:
@@ -154,8 +165,10 @@ class _Run:
         job_id: str | None,
         started: float,
         listener: ProgressListener | None = None,
+        prefetched: RunInputs | None = None,
     ) -> None:
         self.p = pipeline
+        self.prefetched = prefetched
         self.video = video
         self.job_id = job_id
         self.started = started
@@ -271,11 +284,41 @@ class _Run:
             tracker=self.tracker,
         )
 
+    @asynccontextmanager
+    async def _files(self) -> AsyncIterator[tuple[StageFiles, VideoPaths]]:
+        """The stage's files, and its paths: under a staging directory when `DATA_DIR` is remote.
+
+        Whatever the stage downloaded or staged is removed when it ends, also on
+        failure or cancellation.
+        """
+        scratch = self.p.scratch()
+        options = self.p.settings.storage_options
+        if self.paths.remote is None:
+            files = StageFiles(scratch, options, run=self.prefetched)
+            try:
+                yield files, self.paths
+            finally:
+                await files.aclose()
+            return
+        async with scratch.directory() as staging:
+            files = StageFiles(scratch, options, run=self.prefetched, staging=staging)
+            try:
+                yield files, replace(self.paths, root=staging / "data")
+            finally:
+                await files.aclose()
+
     async def _bounded(self, stage: Stage, ctx: StageContext) -> Any:
-        """`stage.run(ctx)`, cancelled and failed with `StageTimeout` past `STAGE_TIMEOUT_SEC`."""
+        """`stage.run(ctx)`, cancelled and failed with `StageTimeout` past `STAGE_TIMEOUT_SEC`.
+
+        The stage's scratch files (downloads, staged outputs) exist for the run
+        only; setting them up is part of the stage, so a scratch space that
+        cannot be used fails the stage, as any error of its own would.
+        """
         limit = self.p.settings.stage_timeout_sec
-        with anyio.move_on_after(limit) as scope:
-            return await stage.run(ctx)
+        async with self._files() as (files, paths):
+            ctx.files, ctx.paths = files, paths
+            with anyio.move_on_after(limit) as scope:
+                return await stage.run(ctx)
         assert scope.cancelled_caught
         raise StageTimeout(
             f"stage {stage.name!r} ran longer than {limit:g} s on video {self.video.id}, "

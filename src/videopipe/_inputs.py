@@ -13,7 +13,7 @@ import anyio.to_thread
 
 from ._exceptions import EmptyInput, InputNotFound, MediaError
 
-__all__ = ["check_input", "video_id_for"]
+__all__ = ["check_input", "content_id", "video_id_for"]
 
 
 _NO_FILE = {
@@ -64,4 +64,9 @@ async def video_id_for(path: str | os.PathLike[str]) -> str:
         EmptyInput: The file is empty.
     """
     p = await check_input(path)
-    return "v" + (await anyio.to_thread.run_sync(_sha256_file, p))[:20]
+    return content_id(await anyio.to_thread.run_sync(_sha256_file, p))
+
+
+def content_id(sha256: str) -> str:
+    """The video ID of content whose SHA-256 is `sha256` (hexadecimal)."""
+    return "v" + sha256[:20]

@@ -165,8 +165,9 @@ def configure_logging(
     console = logging.StreamHandler(stream or sys.stderr)
     handlers: list[logging.Handler] = [console]
     path = None
-    if to_file:
-        path = Path(settings.data_dir) / "worker" / "log.log"
+    # A bucket is no place for a log being appended to: then the console only.
+    if to_file and isinstance(settings.data_dir, Path):
+        path = settings.data_dir / "worker" / "log.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(
             logging.handlers.RotatingFileHandler(path, maxBytes=5 * 1024 * 1024, backupCount=3)

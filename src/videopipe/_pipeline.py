@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from ._batch import Err, Ok, process_batch
@@ -25,14 +26,17 @@ from ._exceptions import (
     StorageError,
 )
 from ._executor import execute
+from ._files import RunInputs
 from ._graph import order_stages
 from ._inputs import check_input, video_id_for
+from ._locations import exists, is_url, local_path
 from ._models import (
     Video,
     validate_id,
 )
 from ._progress import ProgressListener
 from ._result import VideoResult
+from ._scratch import Scratch
 from ._settings import Settings
 from ._stage import Stage, VideoPaths
 from ._sync import run_blocking
@@ -100,7 +104,10 @@ class Pipeline:
         self.stages: tuple[Stage, ...] = tuple(order_stages(list(stages)))
         self.store = store
         self.provider = provider
-        self.data_dir = Path(data_dir if data_dir is not None else self.settings.data_dir)
+        root = data_dir if data_dir is not None else self.settings.data_dir
+        self.data_dir: Path | str = str(root) if is_url(root) else local_path(root)
+        """Root of the file layout: a local directory, or a bucket URL (`s3://bucket/prefix`)."""
+        self._scratch: tuple[object, Scratch] | None = None
         self.budget: Budget = Budget(budget_usd)
         """The spending budget shared by this pipeline's runs (and those of `add()`, ...)."""
         self._owns_provider = False
@@ -216,8 +223,23 @@ class Pipeline:
         return self._with(stage if s.name == stage.name else s for s in self.stages)
 
     def paths(self, video_id: str) -> VideoPaths:
-        """The file layout of a video under this pipeline's `data_dir`."""
-        return VideoPaths(self.data_dir, validate_id(video_id, what="video id"))
+        """The file layout of a video under this pipeline's `data_dir`.
+
+        With a bucket as `data_dir`, `remote` is its URL and `root` the local
+        scratch directory (each stage stages its files in a directory of its own).
+        """
+        video_id = validate_id(video_id, what="video id")
+        if isinstance(self.data_dir, str):
+            return VideoPaths(self.settings.scratch_dir, video_id, remote=self.data_dir)
+        return VideoPaths(self.data_dir, video_id)
+
+    def scratch(self) -> Scratch:
+        """The scratch area of the running event loop (`SCRATCH_DIR`, `SCRATCH_MAX_MB`)."""
+        token = anyio.lowlevel.current_token()
+        if self._scratch is None or self._scratch[0] != token:
+            space = Scratch(self.settings.scratch_dir, self.settings.scratch_max_mb * 2**20)
+            self._scratch = (token, space)
+        return self._scratch[1]
 
     async def estimate(self, sources: Iterable[str | os.PathLike[str]]) -> Estimate:
         """What running `sources` through this pipeline is expected to cost, without running it.
@@ -271,19 +293,46 @@ class Pipeline:
             EmptyInput: The file is empty.
             ConfigurationError: `video_id` is not a safe ID.
         """
+        async with self._fetching() as inputs:
+            return await self._register(source, video_id=video_id, inputs=inputs)
+
+    @asynccontextmanager
+    async def _fetching(self) -> AsyncIterator[RunInputs]:
+        """Where a run keeps the local copy of a remote input (removed when the run ends)."""
+        async with contextlib.AsyncExitStack() as stack:
+            yield RunInputs(self.scratch(), self.settings.storage_options, stack)
+
+    async def _register(
+        self,
+        source: str | os.PathLike[str] | Video,
+        *,
+        video_id: str | None,
+        inputs: RunInputs,
+    ) -> Video:
         if isinstance(source, Video):
             return await self.store.upsert_video(source)
-        if video_id is not None:
+        if is_url(source):
+            assert isinstance(source, str)
+            path = source
+            fetched = await inputs.fetch(source)  # the one read: hashed as it downloads
+            if video_id is not None:
+                validate_id(video_id, what="video id")
+            else:
+                video_id = fetched
+        elif video_id is not None:
             validate_id(video_id, what="video id")
             await check_input(source)
+            path = str(await anyio.Path(source).absolute())
         else:
             video_id = await video_id_for(source)
-        path = str(await anyio.Path(source).absolute())
+            path = str(await anyio.Path(source).absolute())
         try:
             existing = await self.store.get_video(video_id)
         except NotFound:
             return await self.store.upsert_video(Video(id=video_id, original_path=path))
-        if existing.original_path != path and not await anyio.Path(existing.original_path).exists():
+        if existing.original_path != path and not await _exists(
+            existing.original_path, self.settings
+        ):
             existing = await self.store.upsert_video(
                 existing.model_copy(update={"original_path": path})
             )
@@ -331,22 +380,30 @@ class Pipeline:
             MediaError: The input file is missing or empty.
         """
         started = time.perf_counter()
-        video = await self.register(source, video_id=video_id)
-        async with self._one_run(video.id):
-            if not isinstance(self.store, RunLeases):
-                return await execute(
-                    self, video, force=force, job_id=job_id, started=started, progress=progress
+        async with self._fetching() as inputs:
+            video = await self._register(source, video_id=video_id, inputs=inputs)
+            async with self._one_run(video.id):
+                if not isinstance(self.store, RunLeases):
+                    return await execute(
+                        self,
+                        video,
+                        force=force,
+                        job_id=job_id,
+                        started=started,
+                        progress=progress,
+                        prefetched=inputs,
+                    )
+                ttl = lease if lease is not None else self.settings.run_lease_sec
+                return await self._leased(
+                    self.store,
+                    video,
+                    ttl=ttl,
+                    force=force,
+                    job_id=job_id,
+                    started=started,
+                    progress=progress,
+                    prefetched=inputs,
                 )
-            ttl = lease if lease is not None else self.settings.run_lease_sec
-            return await self._leased(
-                self.store,
-                video,
-                ttl=ttl,
-                force=force,
-                job_id=job_id,
-                started=started,
-                progress=progress,
-            )
 
     async def _leased(
         self,
@@ -358,6 +415,7 @@ class Pipeline:
         job_id: str | None,
         started: float,
         progress: ProgressListener | None,
+        prefetched: RunInputs,
     ) -> VideoResult:
         """Run `video` holding its lease, so that no other process runs it meanwhile.
 
@@ -398,6 +456,7 @@ class Pipeline:
                         job_id=job_id,
                         started=started,
                         progress=progress,
+                        prefetched=prefetched,
                     )
                 except Exception as exc:  # raised below, outside the task group
                     error = exc
@@ -469,3 +528,7 @@ class Pipeline:
             return await self.run(source)
 
         return await process_batch(sources, one, concurrency=concurrency, **options)
+
+
+async def _exists(location: str, settings: Settings) -> bool:
+    return await anyio.to_thread.run_sync(exists, location, settings.storage_options)

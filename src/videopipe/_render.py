@@ -3,8 +3,9 @@
 Everything shown is untrusted text (captions and transcripts come from a model,
 and from whatever was on screen or said in the video): `escape` makes it safe
 in HTML, and `plain` makes control characters visible in a terminal, so a
-caption can never inject markup or terminal escapes. This module imports
-nothing of videopipe's, so the models and the reports can both use it.
+caption can never inject markup or terminal escapes. This module imports only
+the lowest of videopipe's (errors, media locations), so the models and the
+reports can both use it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import io
 import math
 import re
 from typing import TYPE_CHECKING
+
+from ._exceptions import MediaError, MissingDependency, ObjectStoreError
+from ._locations import is_url, read_bytes
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -86,11 +90,17 @@ def seconds_text(value: float | None) -> str:
 
 
 def open_rgb(path: str) -> Image.Image | None:
-    """The image at `path` as RGB, or `None` when it is missing or unreadable."""
+    """The image at `path` (a file, or a URL such as `s3://…`) as RGB; `None` when unreadable."""
     from PIL import Image
 
+    source: str | io.BytesIO = path
+    if is_url(path):
+        try:
+            source = io.BytesIO(read_bytes(path, {}))
+        except (MediaError, ObjectStoreError, MissingDependency):
+            return None
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image.load()
             return image.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError):

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 
-from ._exceptions import ConfigurationError
+import anyio.to_thread
+
+from ._exceptions import ConfigurationError, MissingDependency, ObjectStoreError
+from ._locations import is_bucket_url, presign
 from ._models import EmbeddingKind, SearchHit
 from ._settings import Settings
 from ._sync import run_blocking
@@ -90,7 +93,8 @@ async def search(
 
     Returns:
         Hits, best first, each with its video's file, title, timestamps, a link to
-        the moment, text and score.
+        the moment, text and score. The link to a video in a bucket (`s3://`,
+        `gs://`, `az://`) is presigned, valid for `PRESIGN_EXPIRY_SEC`.
 
     Raises:
         ConfigurationError: A text query that is not valid UTF-8 (undecodable
@@ -129,7 +133,7 @@ async def search(
         vector = list(query)
     if min_score is None:
         min_score = DEFAULT_MIN_SCORE if keywords else 0.0
-    return await store.search(
+    hits = await store.search(
         vector,
         model=model,
         k=k,
@@ -138,6 +142,35 @@ async def search(
         keywords=keywords,
         min_score=min_score,
     )
+    if any(hit.file is not None and is_bucket_url(hit.file) for hit in hits):
+        hits = await anyio.to_thread.run_sync(_presigned, hits, Settings())
+    return hits
+
+
+def _presigned(hits: list[SearchHit], settings: Settings) -> list[SearchHit]:
+    """Hits whose video is in a bucket, with a presigned `link` (`PRESIGN_EXPIRY_SEC`).
+
+    A store that cannot sign (no credentials here) leaves the `s3://` link as it is.
+    """
+    signed: dict[str, str | None] = {}
+    out = []
+    for hit in hits:
+        if hit.file is None or not is_bucket_url(hit.file) or hit.link is None:
+            out.append(hit)
+            continue
+        if hit.file not in signed:
+            try:
+                signed[hit.file] = presign(
+                    hit.file, settings.storage_options, expires_sec=settings.presign_expiry_sec
+                )
+            except (ObjectStoreError, MissingDependency):
+                signed[hit.file] = None
+        url = signed[hit.file]
+        if url is not None:
+            fragment = hit.link.partition("#")[2]
+            hit = hit.model_copy(update={"link": f"{url}#{fragment}" if fragment else url})
+        out.append(hit)
+    return out
 
 
 def search_blocking(

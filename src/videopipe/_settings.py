@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ._locations import is_url, local_path
+from ._scratch import default_scratch_root
 from ._secrets import passwords_in, redact, redact_url, register_secret
 
 __all__ = ["Settings", "redact_url"]
+
+_SECRET_OPTION = re.compile(r"key|secret|token|password|credential|sas|connection", re.IGNORECASE)
+"""Storage options whose values are masked (`secret`, `token`, `account_key`, ...)."""
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
@@ -55,11 +61,47 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL of an OpenAI-compatible server (vLLM, Ollama, LocalAI, ...).",
     )
-    data_dir: Path = Field(
+    data_dir: Path | str = Field(
         default=Path("data"),
         description=(
-            "Root of the file layout (`uploads/`, `processed/{id}/`, `subs/`, `frames/{id}/`). "
+            "Root of the file layout (`uploads/`, `processed/{id}/`, `subs/`, `frames/{id}/`): "
+            "a local directory, or a bucket prefix (`s3://bucket/videopipe/`, `gs://…`, "
+            "`az://…`) shared by workers on many machines. "
             "The reference container sets `DATA_DIR=/app/data`."
+        ),
+    )
+    scratch_dir: Path = Field(
+        default_factory=default_scratch_root,
+        description=(
+            "Local directory where stages keep the files their tools need on disk (downloads "
+            "of media in a bucket, outputs before upload); each stage's files are removed when "
+            "it ends, and what a killed process left is removed by the next one. Default: "
+            "`videopipe-scratch` in the system's temporary directory."
+        ),
+    )
+    scratch_max_mb: int = Field(
+        default=10240,
+        gt=0,
+        description=(
+            "Most scratch space, in MiB, one pipeline's downloads hold at once: a stage waits "
+            "for room, and a single file larger than this fails with `ScratchFull`."
+        ),
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Options for the object store's filesystem, as JSON (`fsspec` storage options, "
+            'such as `{"endpoint_url": "http://minio:9000"}` for `s3fs`). Credentials are '
+            "better left to the usual variables (`AWS_ACCESS_KEY_ID`, ...); values given here "
+            "are masked like passwords."
+        ),
+    )
+    presign_expiry_sec: int = Field(
+        default=3600,
+        gt=0,
+        description=(
+            "Seconds a presigned link to media in a private bucket (in reports and search "
+            "hits) stays valid."
         ),
     )
     worker_poll_ms: int = Field(
@@ -248,6 +290,15 @@ class Settings(BaseSettings):
         description="FFmpeg binary; by default `ffmpeg` on PATH, then imageio-ffmpeg's.",
     )
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: object) -> object:
+        # A bucket URL stays a string (a `Path` would fold `s3://` into `s3:/`); anything
+        # else is a local directory, a `file://` URL included.
+        if isinstance(value, str):
+            return value if is_url(value) else local_path(value)
+        return value
+
     @field_validator("provider_model_rpm", "provider_model_tpm")
     @classmethod
     def _positive_limits(cls, value: dict[str, float]) -> dict[str, float]:
@@ -269,10 +320,15 @@ class Settings(BaseSettings):
         for url in (self.database_url, self.openai_base_url or ""):
             for password in passwords_in(url):
                 register_secret(password)
+        for key, value in self.storage_options.items():
+            if isinstance(value, str) and _SECRET_OPTION.search(key):
+                register_secret(value)
         return self
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
+            if isinstance(value, dict):
+                value = {k: redact(v) if isinstance(v, str) else v for k, v in value.items()}
             yield name, redact(value) if isinstance(value, str) else value
 
     @property

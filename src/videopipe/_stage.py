@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ._locations import join, local_path
 from ._models import Usage, Video, utcnow
 from ._progress import RunTracker
 from ._settings import Settings
 
 if TYPE_CHECKING:
     from ._budget import Budget
+    from ._files import StageFiles
     from .providers import Provider
     from .storage import Results
 
@@ -165,10 +168,22 @@ class VideoPaths:
     The layout: `uploads/`, `processed/{id}/normalized.mp4`,
     `processed/{id}/audio.wav`, `subs/{id}.srt`, `frames/{id}/scene_{i:03d}.jpg`.
     The video ID is validated, so no path can escape `root`.
+
+    When `DATA_DIR` is a bucket, `remote` is its URL and `root` a local
+    staging directory of the running stage: files are written under `root`,
+    then published (`StageContext.publish`) to the same place under `remote`.
     """
 
     root: Path
     video_id: str
+    remote: str | None = None
+    """The URL of `DATA_DIR` when it is in object storage (`s3://bucket/prefix`)."""
+
+    def location(self, path: Path) -> str:
+        """Where the file `path` (under `root`) is kept: itself, or its URL under `remote`."""
+        if self.remote is None:
+            return str(path)
+        return join(self.remote, path.relative_to(self.root).as_posix())
 
     @property
     def uploads(self) -> Path:
@@ -231,6 +246,8 @@ class StageContext:
     """The pipeline's spending budget: AI stages reserve their estimated cost in it first."""
     tracker: RunTracker | None = None
     """Where `report_progress` goes; `None` when nobody follows the run's progress."""
+    files: StageFiles | None = None
+    """Downloads and uploads of this stage run (`local_file`, `publish`); `None`: all local."""
 
     def report_progress(self, done: float, total: float | None = None) -> None:
         """Say how far this stage is: `done` of `total`, in any unit (media seconds, items).
@@ -257,6 +274,43 @@ class StageContext:
         if total is None:
             total = self.video.duration_sec
         self.tracker.report(self.stage, done, total)
+
+    async def local_file(self, location: str | os.PathLike[str]) -> Path:
+        """A local file with the content at `location` (a path, or a URL such as `s3://…`).
+
+        Media in object storage is downloaded into the stage's scratch
+        directory, once per stage, and removed when the stage ends. A local
+        path is returned as it is.
+
+        Raises:
+            InputNotFound: Nothing at `location`.
+            ObjectStoreError: The download failed.
+
+        Note:
+            Added in 0.2.0.
+        """
+        if self.files is None:
+            return local_path(location)
+        return await self.files.local_file(location)
+
+    async def publish(self, *paths: Path) -> list[str]:
+        """Keep the files `paths` (written under `ctx.paths`) in `DATA_DIR`; return their locations.
+
+        With a local `DATA_DIR` they are already in place and their paths are
+        returned. With a bucket, each is uploaded (readers never see half a
+        file) and its URL returned: record these in the store only after this
+        returns, so that nothing recorded is missing.
+
+        Raises:
+            ObjectStoreError: An upload failed.
+
+        Note:
+            Added in 0.2.0.
+        """
+        locations = {path: self.paths.location(path) for path in paths}
+        if self.paths.remote is not None and self.files is not None:
+            await self.files.publish(locations)
+        return list(locations.values())
 
     def skip(self, reason: str) -> StageSkipped:
         """Return the exception that skips this stage: `raise ctx.skip("no audio track")`."""

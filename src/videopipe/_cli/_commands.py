@@ -10,6 +10,7 @@ from typing import Any
 
 from .._exceptions import ConfigurationError, VideopipeError
 from .._inputs import check_input
+from .._locations import is_url
 from .._models import BatchState, JobStatus, StageRun, StageStatus, Video, VideoStatus
 from .._observability import configure_logging
 from .._pipeline import Pipeline
@@ -64,8 +65,8 @@ async def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     """Every setting with its variable, then the provider and models it chooses."""
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if isinstance(value, str):
-            value = redact(value)
+        if isinstance(value, str | dict):  # STORAGE_OPTIONS may hold a key: masked too
+            value = redact(str(value))
         say(f"{env_name(name):<28} {value if value is not None else '-'}")
     try:
         provider = default_provider(settings)
@@ -86,8 +87,9 @@ async def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
     ):
         # Every input checked before any is registered: one bad path leaves nothing behind.
         for p in args.paths:
-            await check_input(Path(p))
-        videos = [await pipeline.register(Path(p)) for p in args.paths]
+            if not is_url(p):  # a URL is checked as it is read, by `register`
+                await check_input(Path(p))
+        videos = [await pipeline.register(p if is_url(p) else Path(p)) for p in args.paths]
         max_attempts = settings.worker_max_attempts
         if args.batch:
             batch_id = await store.create_batch(
@@ -337,7 +339,9 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """Write a video's HTML report and storyboard PNG."""
     await check_ref(args.video)
     url = await check_store_exists(settings)
-    out = Path(args.out) if args.out else Path(settings.data_dir) / "reports"
+    # Reports of a bucket `DATA_DIR` are written locally, to ./reports, unless --out says.
+    data = settings.data_dir if isinstance(settings.data_dir, Path) else Path()
+    out = Path(args.out) if args.out else data / "reports"
     async with open_store(url) as store:
         report = await write_report(store, await resolve_video(store, args.video), out)
     say(f"report:     {report.html_path}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 
 from .._batch import Err, Ok, process_batch
+from .._locations import is_url
 from .._pipeline import Pipeline
 from .._render import plain
 from .._result import VideoResult
@@ -102,7 +103,7 @@ async def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     """Process the videos now; on Ctrl-C, stop, say what happened, exit 130."""
     if args.dry_run:
         return await _dry_run(args, settings)
-    items = [(i, Path(p)) for i, p in enumerate(args.paths)]
+    items = [(i, p if is_url(p) else Path(p)) for i, p in enumerate(args.paths)]
     outcomes: dict[int, Ok[VideoResult] | Err] = {}
     interrupted: list[bool] = []
     force: bool | set[str] = True if args.force == ["all"] else set(args.force or ())
@@ -112,7 +113,7 @@ async def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     ):
         warn(f"provider: {describe_provider(pipeline.provider)}")
 
-        async def one(item: tuple[int, Path]) -> VideoResult:
+        async def one(item: tuple[int, Path | str]) -> VideoResult:
             index, path = item
             try:
                 result = await pipeline.run(path, force=force)

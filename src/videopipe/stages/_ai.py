@@ -332,9 +332,10 @@ class Transcribe:
         provider = _provider(ctx)
         if not ctx.video.has_audio or ctx.video.audio_path is None:
             raise ctx.skip("the video has no audio track")
+        audio = await ctx.local_file(ctx.video.audio_path)
         chunks = await anyio.to_thread.run_sync(
             lambda: split_wav(
-                Path(ctx.video.audio_path or ""),
+                audio,
                 ctx.paths.processed / "chunks",
                 max_bytes=self.max_upload_bytes,
                 overlap=self.overlap,
@@ -406,6 +407,7 @@ class Transcribe:
         ]
         await ctx.store.save_segments(ctx.video.id, segments)
         await _write_atomic(ctx.paths.srt, media.format_srt(pieces))
+        await ctx.publish(ctx.paths.srt)
         await _record(ctx, [t.usage for t in transcripts])
         return segments
 
@@ -476,7 +478,8 @@ class Caption:
 
         async def caption(frame: Frame) -> Captioned:
             async with _rated(rates, provider, VISION_TOKENS) as count:
-                captioned = await provider.caption(frame.path, prompt=self.prompt)
+                image = await ctx.local_file(frame.path)
+                captioned = await provider.caption(image, prompt=self.prompt)
                 count.used = _tokens(captioned.usage)
                 return captioned
 

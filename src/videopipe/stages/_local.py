@@ -65,7 +65,8 @@ class Normalize:
         settings = ctx.settings
         # What a killed earlier run (kill -9 mid-write) left half-written.
         await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.processed)
-        probed = await media.probe(ctx.video.original_path)
+        source = await ctx.local_file(ctx.video.original_path)
+        probed = await media.probe(source)
         media.check_limits(
             probed,
             max_duration_sec=settings.max_input_duration_sec,
@@ -75,7 +76,7 @@ class Normalize:
             max_memory_bytes=settings.worker_max_rss_mb * 2**20,
         )
         info = await media.normalize(
-            ctx.video.original_path,
+            source,
             ctx.paths.normalized,
             ctx.paths.audio,
             height=self.height,
@@ -84,9 +85,11 @@ class Normalize:
             max_output_bytes=settings.max_output_bytes,
             progress=functools.partial(ctx.report_progress, total=probed.duration_sec),
         )
+        outputs = [ctx.paths.normalized, *([ctx.paths.audio] if info.has_audio else [])]
+        normalized, *audio = await ctx.publish(*outputs)
         await ctx.update_video(
-            normalized_path=str(ctx.paths.normalized),
-            audio_path=str(ctx.paths.audio) if info.has_audio else None,
+            normalized_path=normalized,
+            audio_path=audio[0] if audio else None,
             duration_sec=info.duration_sec,
             width=info.width,
             height=info.height,
@@ -129,7 +132,7 @@ class DetectScenes:
         """Detect and store the scenes of the normalized video."""
         min_scene_len = self.min_scene_len or ctx.settings.scene_min_len_sec
         spans = await media.detect_transitions(
-            _normalized_path(ctx),
+            await ctx.local_file(_normalized_path(ctx)),
             min_scene_len=min_scene_len,
             max_frames=ctx.settings.max_decoded_frames,
             progress=ctx.report_progress,
@@ -188,13 +191,14 @@ class ExtractFrames:
         times = [self._time(s) for s in scenes]
         paths = [ctx.paths.frame(s.idx) for s in scenes]
         await anyio.to_thread.run_sync(media.sweep_parts, ctx.paths.frames)
-        await media.extract_frames(_normalized_path(ctx), times, paths)
+        await media.extract_frames(await ctx.local_file(_normalized_path(ctx)), times, paths)
         # Grabbing the frames is half the work, hashing them the other half.
         ctx.report_progress(len(paths), 2 * len(paths))
         hashes = await anyio.to_thread.run_sync(
             _hashes, paths, lambda n: ctx.report_progress(len(paths) + n, 2 * len(paths))
         )
         duplicates = media.mark_duplicates(hashes, self.max_distance)
+        locations = await ctx.publish(*paths)
         frames = [
             Frame(
                 id=frame_id(ctx.video.id, scene.idx),
@@ -202,11 +206,13 @@ class ExtractFrames:
                 scene_id=scene.id,
                 idx=scene.idx,
                 t=t,
-                path=str(path),
+                path=location,
                 phash=h,
                 duplicate_of=None if dup is None else frame_id(ctx.video.id, scenes[dup].idx),
             )
-            for scene, t, path, h, dup in zip(scenes, times, paths, hashes, duplicates, strict=True)
+            for scene, t, location, h, dup in zip(
+                scenes, times, locations, hashes, duplicates, strict=True
+            )
         ]
         await ctx.store.save_frames(ctx.video.id, frames)
         return frames
