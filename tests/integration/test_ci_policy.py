@@ -31,7 +31,7 @@ def _run_without_postgres(ci: str | None) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 def test_integration_tests_skip_without_postgres_locally() -> None:
     result = _run_without_postgres(ci=None)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -39,7 +39,7 @@ def test_integration_tests_skip_without_postgres_locally() -> None:
     assert "is unreachable" in result.stdout
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 def test_integration_tests_fail_without_postgres_in_ci() -> None:
     result = _run_without_postgres(ci="true")
     assert result.returncode == 1, result.stdout + result.stderr

@@ -36,7 +36,7 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     return run
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 def test_process_prints_a_summary_and_fails_only_the_bad_file(cli, media) -> None:
     code, out, _ = cli("process", "--quiet", str(media["cuts.mp4"]), str(media["text.mp4"]))
     assert code == 1

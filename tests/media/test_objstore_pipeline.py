@@ -27,7 +27,7 @@ def scratch_leftovers(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".lock")
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(240)
 async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
     media, bucket: Bucket, tmp_path: Path
 ) -> None:
@@ -88,7 +88,7 @@ async def _download(bucket: Bucket, url: str | None, tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(240)
 async def test_a_bucket_that_refuses_writes_fails_the_video_and_a_retry_completes(
     media, bucket: Bucket
 ) -> None:

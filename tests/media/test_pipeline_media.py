@@ -33,7 +33,7 @@ async def rows(store: MemoryStore, video_id: str) -> dict[str, list[object]]:
     }
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 async def test_a_video_runs_end_to_end_and_a_rerun_does_no_work(media, tmp_path: Path) -> None:
     store, provider = MemoryStore(), FakeProvider()
     pipeline = make(store, provider, tmp_path)
@@ -92,7 +92,7 @@ async def test_a_silent_video_skips_transcription(media, tmp_path: Path) -> None
     assert provider.calls["transcribe"] == 0
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 async def test_bad_files_fail_alone_in_a_batch(media, tmp_path: Path) -> None:
     store, provider = MemoryStore(), FakeProvider()
     names = ["cuts.mp4", "empty.mp4", "text.mp4", "truncated.mp4", "silent.mp4", "missing.mp4"]
@@ -115,7 +115,7 @@ async def test_bad_files_fail_alone_in_a_batch(media, tmp_path: Path) -> None:
     assert len(await store.list_videos(status=vp.VideoStatus.READY)) == 2
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 async def test_cancelled_mid_stage_then_rerun_gives_the_same_rows(media, tmp_path: Path) -> None:
     reference_store = MemoryStore()
     reference = await make(reference_store, FakeProvider(), tmp_path / "a").run(media["cuts.mp4"])

@@ -35,7 +35,7 @@ class ReportingProvider(FakeProvider):
         return transcript
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(240)
 async def test_the_default_stages_report_their_progress_on_a_real_clip(
     media, tmp_path: Path
 ) -> None:
