@@ -1,0 +1,66 @@
+"""`videopipe.ray` on a real two-node Ray cluster: results as a local run writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+import videopipe as vp
+from tests.ray.clips import make_clips
+from tests.ray.pipelines import Default, runs
+from videopipe import ray as vp_ray
+
+pytestmark = pytest.mark.timeout(600)
+
+STAGES = ("normalize", "transcribe", "scenes", "frames", "vision", "embeddings", "hold")
+
+
+async def test_process_writes_what_a_local_run_writes_and_a_second_run_pays_nothing(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    """Two actors on two raylets; then every video is ready, searchable, and a re-run is free."""
+    clips = make_clips(tmp_path / "clips", 3)
+    side = tmp_path / "side"
+    side.mkdir()
+    url = f"sqlite:///{tmp_path / 'videos.db'}"
+    factory = Default(side=str(side), data_dir=str(tmp_path / "data"))
+
+    run = await vp_ray.process(clips, store=url, pipeline=factory, num_workers=2, progress=False)
+
+    assert run.completed == 3
+    assert run.failed == 0
+    assert run.status is not None
+    assert (run.status.done, run.status.total) == (3, 3)
+    assert len(set(run.actors.values())) == 2  # two actor processes
+    for text in run.metrics.values():
+        assert "videopipe_jobs_total" in text
+    done = sum(
+        float(line.rsplit(" ", 1)[1])
+        for text in run.metrics.values()
+        for line in text.splitlines()
+        if line.startswith('videopipe_jobs_total{outcome="completed"')
+    )
+    assert done == 3
+    async with vp.open_store(url) as store:
+        videos = await store.list_videos()
+        assert sorted(v.status for v in videos) == [vp.VideoStatus.READY] * 3
+        for video in videos:
+            assert runs(side, video.id, "normalize") == 1
+            stages = set(await store.get_stage_runs(video.id))
+            assert set(STAGES) <= stages
+            assert await store.list_scenes(video.id)
+            normalized = anyio.Path(tmp_path / "data" / "processed" / video.id / "normalized.mp4")
+            assert await normalized.exists()
+        stats = await store.stats()
+        assert stats.counts["processing"] == 0
+        assert stats.counts["pending"] == 0
+
+    again = await vp_ray.process(clips, store=url, pipeline=factory, num_workers=2, progress=False)
+
+    assert again.completed == 3
+    async with vp.open_store(url) as store:
+        for video in await store.list_videos():
+            assert runs(side, video.id, "normalize") == 1
+            assert runs(side, video.id, "hold-runs") == 1
