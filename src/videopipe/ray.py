@@ -134,9 +134,19 @@ class _PipelineActor:
     def ready(self) -> int:
         return os.getpid()
 
-    async def run_job(self, job: Job) -> str:
+    async def run_job(self, job: Job) -> tuple[str, str]:
+        """Run a job claimed for this actor: what this attempt did, and the job's status then.
+
+        The attempt `"completed"` or `"failed"` the job, or `"lost"` it: its lease had
+        run out (a restart took longer than the lease) and another worker has it.
+        """
+        completed, failed = self.worker.completed, self.worker.failed
         await self.worker.run_job(job)
-        return (await self.store.get_job(job.id)).status.value
+        if self.worker.completed > completed:
+            outcome = "completed"
+        else:
+            outcome = "failed" if self.worker.failed > failed else "lost"
+        return outcome, (await self.store.get_job(job.id)).status.value
 
     def metrics(self) -> str:
         return METRICS.render().decode()
@@ -308,21 +318,25 @@ class _Fleet:
         name = self.names[index]
         ref = self.actors[index].run_job.options(name=f"videopipe:{job.video_id}").remote(job)
         try:
-            status = await ref
+            outcome, status = await ref
         except Exception as exc:  # Ray gave up: the actor died more often than max_retries
             logger.warning("job %s: its Ray task failed for good (%s); releasing it", job.id, exc)
             if await self._release(job, name):
                 self.run.released += 1
-        except BaseException:  # the driver is stopping: cancel the task, give the job back
-            with contextlib.suppress(Exception):
-                _ray().cancel(ref)
+        except BaseException:
+            # The driver is stopping: cancel the task (its Worker gives the job back and
+            # drops the video's run lease), and make sure of the job from here too.
             with anyio.CancelScope(shield=True):
+                with contextlib.suppress(Exception):
+                    _ray().cancel(ref)
+                with anyio.move_on_after(10), contextlib.suppress(Exception):
+                    await ref
                 await self._release(job, name)
             raise
         else:
-            if status == JobStatus.DONE.value:
+            if outcome == "completed":
                 self.run.completed += 1
-            else:
+            elif outcome == "failed":
                 self.run.failed += 1
             if status in (JobStatus.DONE.value, JobStatus.DEAD.value) and self._bar is not None:
                 self._bar.update(1)

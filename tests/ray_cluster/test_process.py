@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 import videopipe as vp
-from tests.ray.clips import make_clips
-from tests.ray.pipelines import Default, runs
+from tests.ray_cluster.clips import make_clips
+from tests.ray_cluster.pipelines import Default, runs
 from videopipe import ray as vp_ray
 
 pytestmark = pytest.mark.timeout(600)
