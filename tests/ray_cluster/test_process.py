@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
@@ -11,6 +12,7 @@ import videopipe as vp
 from tests.ray_cluster.clips import make_clips
 from tests.ray_cluster.pipelines import Default, runs
 from videopipe import ray as vp_ray
+from videopipe._cli import main
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -64,3 +66,35 @@ async def test_process_writes_what_a_local_run_writes_and_a_second_run_pays_noth
         for video in await store.list_videos():
             assert runs(side, video.id, "normalize") == 1
             assert runs(side, video.id, "hold-runs") == 1
+
+
+def test_the_cli_runs_the_default_pipeline_with_the_local_provider(
+    ray_cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """`videopipe ray process`: the default stages and LocalProvider models, once per actor."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    clips = make_clips(tmp_path / "clips", 2)
+    db = tmp_path / "videos.db"
+    argv = ["ray", "process", "--db", f"sqlite:///{db}", "--data-dir", str(tmp_path / "data")]
+    argv += ["--address", ray_cluster, "--workers", "2", "--json", *map(str, clips)]
+
+    assert main(argv) == 0
+
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["completed"] == 2
+    assert summary["dead"] == 0
+
+    async def check() -> None:
+        async with vp.open_store(f"sqlite:///{db}") as store:
+            videos = await store.list_videos()
+            assert sorted(v.status for v in videos) == [vp.VideoStatus.READY] * 2
+            for video in videos:
+                assert await store.list_frames(video.id)
+                assert await store.list_captions(video.id)  # by LocalProvider's vision
+                stages = await store.get_stage_runs(video.id)
+                assert {"normalize", "transcribe", "vision", "embeddings"} <= set(stages)
+            usage = await store.usage_summary()
+            assert usage.requests > 0
+
+    anyio.run(check)
