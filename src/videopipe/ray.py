@@ -40,7 +40,7 @@ from ._exceptions import ConfigurationError, StorageError
 from ._imports import public, require
 from ._inputs import check_input
 from ._models import BatchStatus, Job, JobStatus
-from ._observability import METRICS
+from ._observability import METRICS, serve_http
 from ._pipeline import Pipeline
 from ._retry import RetryPolicy
 from ._sync import run_blocking
@@ -151,6 +151,18 @@ class _PipelineActor:
     def metrics(self) -> str:
         return METRICS.render().decode()
 
+    async def serve_metrics(self, port: int) -> None:
+        """Serve `/metrics` and `/healthz` on `port` of the actor's node until it stops."""
+
+        async def metrics() -> tuple[int, str, bytes]:
+            return 200, "text/plain; version=0.0.4; charset=utf-8", METRICS.render()
+
+        async def healthz() -> tuple[int, str, bytes]:
+            body = f'{{"ok": true, "worker_id": "{self.worker.worker_id}"}}'.encode()
+            return 200, "application/json", body
+
+        await serve_http({"/metrics": metrics, "/healthz": healthz}, host="0.0.0.0", port=port)
+
     async def close(self) -> None:
         await self.pipeline.aclose()
         await self.store.aclose()
@@ -172,6 +184,7 @@ class _Options:
     max_retries: int
     backoff: RetryPolicy | None
     progress: bool
+    metrics_port: int | None
 
     def check(self) -> None:
         if self.num_workers < 1:
@@ -203,6 +216,7 @@ class _Fleet:
         self.actors: list[Any] = []
         self._wake = anyio.Event()
         self._bar: Any = None
+        self._serving: list[Any] = []
 
     def start_actors(self, ray: ModuleType) -> None:
         o = self.options
@@ -215,7 +229,7 @@ class _Fleet:
                 resources=dict(o.resources or {}),
                 max_restarts=o.max_retries,
                 max_task_retries=o.max_retries,
-                max_concurrency=o.slots + 2,
+                max_concurrency=o.slots + 3,
             ).remote(
                 o.store_url,
                 o.factory,
@@ -233,6 +247,11 @@ class _Fleet:
             self.start_actors(ray)
             for name, actor in zip(self.names, self.actors, strict=True):
                 self.run.actors[name] = await actor.ready.remote()
+            if self.options.metrics_port is not None:
+                self._serving = [
+                    actor.serve_metrics.remote(self.options.metrics_port + index)
+                    for index, actor in enumerate(self.actors)
+                ]
             self.run.startup_sec = time.perf_counter() - started
             with tqdm(
                 total=await self._total(), unit="video", disable=not self.options.progress
@@ -356,6 +375,11 @@ class _Fleet:
     async def _shut_down(self, ray: ModuleType) -> None:
         for index, job in list(self.running.values()):
             await self._release(job, self.names[index])
+        for ref in self._serving:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+            with anyio.move_on_after(10), contextlib.suppress(Exception):
+                await ref
         for actor in self.actors:
             with anyio.move_on_after(10), contextlib.suppress(Exception):
                 await actor.close.remote()
@@ -408,6 +432,7 @@ async def process(
     max_retries: int = 3,
     backoff: RetryPolicy | None = None,
     progress: bool = True,
+    metrics_port: int | None = None,
 ) -> RayRun:
     """Process videos on a Ray cluster, with results in `store` as a local run writes them.
 
@@ -449,6 +474,10 @@ async def process(
         max_retries: How often Ray restarts a dead actor and retries its task.
         backoff: The delay before a failed job's next attempt.
         progress: Show a progress bar over the videos.
+        metrics_port: Actor `i` serves its Prometheus metrics (a worker's names:
+            `videopipe_jobs_total`, `videopipe_jobs_in_flight`, stage durations,
+            provider usage) at `/metrics`, and `/healthz`, on port
+            `metrics_port + i` of its node, while the run lasts.
 
     Returns:
         What the run did, with the batch's final status.
@@ -477,6 +506,7 @@ async def process(
         max_retries=max_retries,
         backoff=backoff,
         progress=progress,
+        metrics_port=metrics_port,
     )
     paths = [Path(s) for s in sources]
     # Every input checked before any is registered: one bad path leaves nothing behind.
@@ -509,6 +539,7 @@ async def drain(
     max_retries: int = 3,
     backoff: RetryPolicy | None = None,
     progress: bool = True,
+    metrics_port: int | None = None,
 ) -> RayRun:
     """Work off jobs already in the store's queue on a Ray cluster, like a worker fleet.
 
@@ -537,6 +568,8 @@ async def drain(
         max_retries: How often Ray restarts a dead actor and retries its task.
         backoff: The delay before a failed job's next attempt.
         progress: Show a progress bar over the videos.
+        metrics_port: Actor `i` serves `/metrics` and `/healthz` on port
+            `metrics_port + i` of its node (see [`process`][videopipe.ray.process]).
 
     Returns:
         What the run did.
@@ -565,6 +598,7 @@ async def drain(
         max_retries=max_retries,
         backoff=backoff,
         progress=progress,
+        metrics_port=metrics_port,
     )
     async with open_store(store) as queue_store:
         if batch_id is not None:

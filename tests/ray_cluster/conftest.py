@@ -4,7 +4,8 @@ Both nodes are `ray start --block` processes of this session, each in a process
 group of its own, on free ports, with a temporary directory of their own; the
 teardown stops them by their process groups (never `ray stop`, which stops every
 Ray on the machine). When the cluster cannot start, the tests skip, except when
-`CI=true`: there they fail, so CI cannot pass without Ray.
+`CI=true`: there they fail, so CI cannot pass without Ray. `VIDEOPIPE_TEST_RAY_BIN`
+names another `ray` command (the CI-policy test gives one that cannot start).
 
 Small on purpose (the machine has two cores, shared): one CPU a node, no
 dashboard, a 100 MB object store a node.
@@ -28,6 +29,10 @@ import pytest
 from tests.integration.postgres import pg_template, pg_url  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
+RAY = Path(sys.executable).with_name("ray")
+# Bound to 127.0.0.1, so no token: else a `~/.ray/auth_token` left by any local
+# `ray.init()` (Ray >= 2.5x writes one) turns token mode on for some processes only.
+NO_TOKEN = {"RAY_AUTH_MODE": "disabled"}
 OBJECT_STORE = str(100 * 1024 * 1024)
 
 
@@ -85,6 +90,8 @@ def ray_cluster() -> Iterator[str]:
     temp = Path(tempfile.mkdtemp(prefix="vpray-", dir="/tmp"))
     (temp / "nodes").mkdir()
     nodes: list[subprocess.Popen[bytes]] = []
+    saved = {name: os.environ.get(name) for name in NO_TOKEN}
+    os.environ.update(NO_TOKEN)  # for this driver, and the processes it starts
     try:
         try:
             address = ""
@@ -118,6 +125,11 @@ def ray_cluster() -> Iterator[str]:
             ray.shutdown()
         _stop(nodes)
         shutil.rmtree(temp, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _launch(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -126,11 +138,13 @@ def _launch(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         "RAY_USAGE_STATS_ENABLED": "0",
+        **NO_TOKEN,
     }
     with log.open("wb") as out:
         return subprocess.Popen(
             [
-                str(Path(sys.executable).with_name("ray")),
+                os.environ.get("VIDEOPIPE_TEST_RAY_BIN")
+                or str(Path(sys.executable).with_name("ray")),
                 "start",
                 *args,
                 "--block",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 import ray
 
@@ -34,6 +36,38 @@ async def _held_pid(side: Path, video_id: str) -> int:
             await anyio.sleep(0.05)
 
 
+def _two_free_ports() -> int:
+    """A port `p` such that `p` and `p + 1` are both free now."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return int(port)
+    raise RuntimeError("no two consecutive free ports")
+
+
+async def _scrape(port: int) -> str:
+    """GET /metrics on `port`, retried while the actor's server is starting."""
+    with anyio.fail_after(120):  # a hang detector
+        while True:
+            try:
+                async with httpx.AsyncClient() as client:
+                    response = await client.get(f"http://127.0.0.1:{port}/metrics")
+                return response.text
+            except httpx.TransportError:
+                await anyio.sleep(0.1)
+
+
+def _value(text: str, name: str) -> float:
+    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[1])
+
+
 def _our_actors() -> list[str]:
     return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
 
@@ -53,17 +87,32 @@ async def test_an_actor_killed_mid_video_is_retried_and_finished_stages_are_not_
     """kill -9 of the actor running a video: Ray restarts it, the video resumes and ends once."""
     clips, side, factory, held = await _setup(tmp_path, 2)
     finished: list[vp_ray.RayRun] = []
+    metrics_port = _two_free_ports()
 
     async def run() -> None:
         finished.append(
             await vp_ray.process(
-                clips, store=pg_url, pipeline=factory, num_workers=2, lease=LEASE, progress=False
+                clips,
+                store=pg_url,
+                pipeline=factory,
+                num_workers=2,
+                lease=LEASE,
+                progress=False,
+                metrics_port=metrics_port,
             )
         )
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
-        os.kill(await _held_pid(side, held), signal.SIGKILL)
+        pid = await _held_pid(side, held)
+        # The dashboard's names: the actors are found by them while they run.
+        names = [n for n in _our_actors() if n.startswith("videopipe-")]
+        assert len(names) == 2
+        assert pid in [await ray.get_actor(n).ready.remote() for n in names]
+        # Each actor's live metrics, under a worker's names: the held video is in flight.
+        scraped = [await _scrape(port) for port in (metrics_port, metrics_port + 1)]
+        assert sorted(_value(text, "videopipe_jobs_in_flight") for text in scraped)[-1] == 1.0
+        os.kill(pid, signal.SIGKILL)
 
     (result,) = finished
     assert result.completed == 2

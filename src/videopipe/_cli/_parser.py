@@ -188,6 +188,12 @@ def _ray_options(parser: argparse.ArgumentParser) -> None:
         help="a function that takes the store and returns the Pipeline each actor runs "
         "(default: the default pipeline)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="actor N serves /metrics and /healthz on PORT+N of its node (default: off)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_json(parser, "one summary")
 

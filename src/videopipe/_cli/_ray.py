@@ -52,6 +52,7 @@ def _engine(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "num_gpus": args.num_gpus,
         "address": args.address,
         "progress": not args.quiet and sys.stderr.isatty(),
+        "metrics_port": args.metrics_port,
     }
 
 
