@@ -72,7 +72,7 @@ def _stop(nodes: list[subprocess.Popen[bytes]]) -> None:
         for node in nodes:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.pid, sig)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5
         for node in nodes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 node.wait(timeout=max(0.1, deadline - time.monotonic()))

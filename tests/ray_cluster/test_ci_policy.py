@@ -1,4 +1,10 @@
-"""Without a Ray cluster the Ray tests skip locally, but fail under CI=true."""
+"""Without a Ray cluster the Ray tests fail under CI=true (locally they skip, with the reason).
+
+Only the CI side runs here: each case is a pytest session of its own, which costs
+about 25 s on the loaded 2-core machine; the local skip is the other branch of the
+conftest's `unavailable()`, built as PostgreSQL's, whose two sides
+tests/integration/test_ci_policy.py runs.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +22,10 @@ TARGET = (
 )
 
 
-def _run_without_ray(ci: str | None) -> subprocess.CompletedProcess[str]:
+def _run_without_ray(ci: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["VIDEOPIPE_TEST_RAY_BIN"] = "/bin/false"  # every node fails to start
-    env.pop("CI", None)
-    if ci is not None:
-        env["CI"] = ci
+    env["CI"] = ci
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TARGET],
         cwd=ROOT,
@@ -30,14 +34,6 @@ def _run_without_ray(ci: str | None) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
-@pytest.mark.timeout(150)
-def test_ray_tests_skip_without_a_cluster_locally() -> None:
-    result = _run_without_ray(ci=None)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 skipped" in result.stdout
-    assert "the Ray test cluster did not start" in result.stdout
 
 
 @pytest.mark.timeout(150)
