@@ -108,7 +108,9 @@ async def test_an_actor_killed_mid_video_is_retried_and_finished_stages_are_not_
         # The dashboard's names: the actors are found by them while they run.
         names = [n for n in _our_actors() if n.startswith("videopipe-")]
         assert len(names) == 2
-        assert pid in [await ray.get_actor(n).ready.remote() for n in names]
+        # Handles held in a list: Ray 2.45 loses a temporary handle before its call is sent.
+        handles = [ray.get_actor(n) for n in names]
+        assert pid in [await handle.ready.remote() for handle in handles]
         # Each actor's live metrics, under a worker's names: the held video is in flight.
         scraped = [await _scrape(port) for port in (metrics_port, metrics_port + 1)]
         assert sorted(_value(text, "videopipe_jobs_in_flight") for text in scraped)[-1] == 1.0
