@@ -20,7 +20,7 @@ STAGES = ("normalize", "transcribe", "scenes", "frames", "vision", "embeddings",
 
 
 async def test_process_writes_what_a_local_run_writes_and_a_second_run_pays_nothing(
-    ray_cluster: str, tmp_path: Path
+    ray_cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two actors on two raylets; then every video is ready, searchable, and a re-run is free."""
     clips = make_clips(tmp_path / "clips", 3)
@@ -59,9 +59,11 @@ async def test_process_writes_what_a_local_run_writes_and_a_second_run_pays_noth
         assert stats.counts["processing"] == 0
         assert stats.counts["pending"] == 0
 
-    again = await vp_ray.process(clips, store=url, pipeline=factory, num_workers=2, progress=False)
+    capsys.readouterr()
+    again = await vp_ray.process(clips, store=url, pipeline=factory, num_workers=2, progress=True)
 
     assert again.completed == 3
+    assert "3/3" in capsys.readouterr().err  # the driver's progress bar, over videos
     async with vp.open_store(url) as store:
         for video in await store.list_videos():
             assert runs(side, video.id, "normalize") == 1
