@@ -36,7 +36,7 @@ from typing import Any
 import anyio
 from tqdm.auto import tqdm
 
-from ._exceptions import ConfigurationError, StorageError
+from ._exceptions import ConfigurationError, StorageError, VideopipeError
 from ._imports import public, require
 from ._inputs import check_input
 from ._models import BatchStatus, Job, JobStatus
@@ -48,6 +48,7 @@ from ._worker import Worker
 from .storage import DEFAULT_LEASE, Store, open_store
 
 __all__ = [
+    "ActorsLost",
     "PipelineFactory",
     "RayRun",
     "drain",
@@ -64,6 +65,18 @@ PipelineFactory = Callable[[Store], Pipeline]
 
 def _ray() -> ModuleType:
     return require("ray", package="ray", extra="ray", feature="videopipe.ray")
+
+
+class ActorsLost(VideopipeError):
+    """Every Ray actor of the run died more often than `max_retries`: the run cannot go on.
+
+    Their jobs went back to the queue (pending, their attempt refunded). Look
+    for why the actors' processes died (out of memory, a node lost) in the Ray
+    logs, then run again or `videopipe ray drain`.
+
+    Note:
+        Added in 0.2.0.
+    """
 
 
 @dataclass(frozen=True)
@@ -217,6 +230,7 @@ class _Fleet:
         self._wake = anyio.Event()
         self._bar: Any = None
         self._serving: list[Any] = []
+        self._dead: set[int] = set()
 
     def start_actors(self, ray: ModuleType) -> None:
         o = self.options
@@ -276,7 +290,7 @@ class _Fleet:
     async def _loop(self) -> None:
         idle = 0.05
         async with anyio.create_task_group() as tg:
-            while True:
+            while len(self._dead) < len(self.names):
                 claimed = 0
                 for index, name in enumerate(self.names):
                     if self.free[index] <= 0:
@@ -303,6 +317,12 @@ class _Fleet:
                     break
                 await self._wait(idle)
                 idle = min(idle * 2, 1.0)
+        if len(self._dead) == len(self.names):  # raised here, not inside the task group
+            raise ActorsLost(
+                f"all {len(self.names)} Ray actor(s) of this run died more often than "
+                f"max_retries={self.options.max_retries}; their jobs went back to the "
+                "queue (see the Ray logs for why the processes died, then run again)"
+            )
 
     async def _finished(self) -> bool:
         """Whether nothing is left to run: the batch, or the queues, have no live job."""
@@ -340,6 +360,8 @@ class _Fleet:
             outcome, status = await ref
         except Exception as exc:  # Ray gave up: the actor died more often than max_retries
             logger.warning("job %s: its Ray task failed for good (%s); releasing it", job.id, exc)
+            if isinstance(exc, _ray().exceptions.RayActorError):
+                self._dead.add(index)  # no more claims for it
             if await self._release(job, name):
                 self.run.released += 1
         except BaseException:
@@ -361,7 +383,7 @@ class _Fleet:
                 self._bar.update(1)
         finally:
             self.running.pop(job.id, None)
-            self.free[index] += 1
+            self.free[index] = 0 if index in self._dead else self.free[index] + 1
             self._wake.set()
 
     async def _release(self, job: Job, worker_id: str) -> bool:
@@ -486,6 +508,7 @@ async def process(
         ConfigurationError: A setting is out of range, or the store is `memory://`.
         MissingDependency: Ray is not installed.
         MediaError: A source is missing or empty (nothing is enqueued then).
+        ActorsLost: Every actor died more often than `max_retries`.
 
     Note:
         Added in 0.2.0.
@@ -578,6 +601,7 @@ async def drain(
         ConfigurationError: A setting is out of range, or the store is `memory://`.
         MissingDependency: Ray is not installed.
         NotFound: No batch `batch_id`.
+        ActorsLost: Every actor died more often than `max_retries`.
 
     Note:
         Added in 0.2.0.

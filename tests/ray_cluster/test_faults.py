@@ -175,3 +175,31 @@ async def test_an_interrupted_run_leaves_its_jobs_claimable_and_the_next_run_res
         # been cut off mid-run by the cancellation: that one runs again.)
         assert runs(side, held, "normalize") == 1
         assert runs(side, held, "hold-runs") == 2
+
+
+async def test_a_run_whose_actors_all_die_for_good_stops_with_its_jobs_claimable(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    """max_retries=0 and the only actor killed: `ActorsLost`, not a loop of claims."""
+    clips, side, factory, held = await _setup(tmp_path, 1)
+    url = f"sqlite:///{tmp_path / 'videos.db'}"
+    caught: list[BaseException] = []
+
+    async def run() -> None:
+        try:
+            await vp_ray.process(
+                clips, store=url, pipeline=factory, num_workers=1, max_retries=0, progress=False
+            )
+        except vp_ray.ActorsLost as exc:
+            caught.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        os.kill(await _held_pid(side, held), signal.SIGKILL)
+
+    (error,) = caught
+    assert "max_retries=0" in str(error)
+    async with vp.open_store(url) as store:
+        (job,) = await store.peek(10, status=vp.JobStatus.PENDING)
+        assert job.attempts == 0  # given back, its attempt refunded
+    assert not [n for n in _our_actors() if n.startswith("videopipe-")]
