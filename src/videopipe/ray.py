@@ -27,7 +27,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -422,6 +423,17 @@ async def _drive(queue: Store, options: _Options, batch_id: str | None) -> RayRu
             ray.shutdown()
 
 
+@asynccontextmanager
+async def _opened(url: str) -> AsyncIterator[Store]:
+    """The driver's store, closed even when the run is cancelled (Ctrl-C) around it."""
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        with anyio.CancelScope(shield=True):
+            await store.aclose()
+
+
 def _options(
     store: str,
     pipeline: PipelineFactory | None,
@@ -535,7 +547,7 @@ async def process(
     # Every input checked before any is registered: one bad path leaves nothing behind.
     for path in paths:
         await check_input(path)
-    async with open_store(store) as queue_store:
+    async with _opened(store) as queue_store:
         registrar = Pipeline([], store=queue_store)
         videos = [await registrar.register(path) for path in paths]
         batch_id = await queue_store.create_batch(
@@ -624,7 +636,7 @@ async def drain(
         progress=progress,
         metrics_port=metrics_port,
     )
-    async with open_store(store) as queue_store:
+    async with _opened(store) as queue_store:
         if batch_id is not None:
             await queue_store.batch_status(batch_id)  # NotFound before any actor starts
         return await _drive(queue_store, options, batch_id)
