@@ -1,7 +1,8 @@
 """Benchmark scaling out: one Worker with 2 slots, two Worker processes, a Ray cluster of 2 actors.
 
-Run:  python benchmarks/bench_scale.py            (40 clips of 3 s)
-      python benchmarks/bench_scale.py --quick    (8 clips of 2 s)
+Run:  python benchmarks/bench_scale.py              (40 clips of 3 s, one round)
+      python benchmarks/bench_scale.py --repeat 3   (three rounds: abc, bca, cab; medians)
+      python benchmarks/bench_scale.py --quick      (8 clips of 2 s)
 
 The same generated clips (distinct content: 320x240, a tone) go through the real
 default stages (FFmpeg normalize, PySceneDetect, frames; the AI stages answered
@@ -12,6 +13,10 @@ database and data directory of its own, so nothing is resumed from another run:
 - (b) two `Worker` processes with 1 slot each;
 - (c) a local Ray cluster (`ray.init`, 2 CPUs, no dashboard) and
   `videopipe.ray.drain` with 2 actors of 1 slot each.
+
+The Ray cluster starts once, before the first round (its start-up is timed
+apart), and idles during (a) and (b). With `--repeat N` the three run N times,
+the order rotated each round, and the table gives the medians.
 
 For each: videos per minute from the first claim to the last completion (the
 queue sampled every 0.1 s, as `bench_worker.py` does), and the wall time from
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,72 +144,93 @@ async def on_ray(dsn: str, ids: list[str], tmp: Path) -> dict[str, float]:
     return result
 
 
+LABELS = {
+    "a": "(a) one Worker, 2 slots",
+    "b": "(b) two Workers, 1 slot each",
+    "c": "(c) Ray, 2 actors, 1 slot each",
+}
+
+
+async def one(key: str, args: argparse.Namespace, clips: list[Path], tmp: Path) -> dict[str, float]:
+    """Configuration `key` on a fresh database (and data directory) of its own."""
+    name = f"videopipe_bench_scale_{key}"
+    recreate_database(args.dsn, name)
+    dsn = with_database(args.dsn, name)
+    ids = await enqueue(dsn, clips)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=tmp))
+    try:
+        with anyio.fail_after(args.timeout):
+            if key == "c":
+                return await on_ray(dsn, ids, run_dir)
+            n_workers, slots = (1, 2) if key == "a" else (2, 1)
+            return await workers(dsn, ids, run_dir, n_workers, slots)
+    finally:
+        recreate_database(args.dsn, name, drop_only=True)
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 async def main(args: argparse.Namespace) -> None:
     import ray
 
     n, seconds = (8, 2.0) if args.quick else (40, 3.0)
     tmp = Path(tempfile.mkdtemp(prefix="vp-bench-scale-"))
     clips = make_clips(Path(tempfile.gettempdir()) / f"vp-bench-scale-clips-{seconds}", n)
-    clips = clips[:n]
     print(f"{n} clips of {seconds:.0f} s, 320x240; the default stages with FakeProvider")
-    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
-    results: dict[str, dict[str, float]] = {}
-    try:
-        for key, label in (("a", "1 worker x 2 slots"), ("b", "2 workers x 1 slot")):
-            name = f"videopipe_bench_scale_{key}"
-            recreate_database(args.dsn, name)
-            dsn = with_database(args.dsn, name)
-            ids = await enqueue(dsn, clips)
-            n_workers, slots = (1, 2) if key == "a" else (2, 1)
-            with anyio.fail_after(args.timeout):
-                results[key] = await workers(dsn, ids, tmp, n_workers, slots)
-            print(f"({key}) {label:<24} {results[key]['per_min']:6.1f} videos/min", flush=True)
-            recreate_database(args.dsn, name, drop_only=True)
-        name = "videopipe_bench_scale_c"
-        recreate_database(args.dsn, name)
-        dsn = with_database(args.dsn, name)
-        ids = await enqueue(dsn, clips)
-        started = time.monotonic()
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=200 * 1024 * 1024,
-            logging_level="WARNING",
-            log_to_driver=False,
-        )
-        ray_startup = time.monotonic() - started
-        try:
-            with anyio.fail_after(args.timeout):
-                results["c"] = await on_ray(dsn, ids, tmp)
-        finally:
-            ray.shutdown()
-        recreate_database(args.dsn, name, drop_only=True)
-        print(f"(c) {'Ray, 2 actors x 1 slot':<24} {results['c']['per_min']:6.1f} videos/min")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
-    print("| run | videos/min | span s (first claim to last done) | wall s (from start) |")
-    print("| --- | ---: | ---: | ---: |")
-    labels = {
-        "a": "(a) one Worker, 2 slots",
-        "b": "(b) two Workers, 1 slot each",
-        "c": "(c) Ray, 2 actors, 1 slot each",
-    }
-    for key, label in labels.items():
-        r = results[key]
-        print(f"| {label} | {r['per_min']:.1f} | {r['span']:.1f} | {r['wall']:.1f} |")
-    print(
-        f"\nRay cluster start-up (ray.init, local, 2 CPUs): {ray_startup:.1f} s; "
-        f"actors ready: {results['c']['actors_startup']:.1f} s (included in (c)'s wall time)"
+    print(f"{args.repeat} round(s), the order rotated each round; load average before: {load()}\n")
+    rounds: list[dict[str, dict[str, float]]] = []
+    started = time.monotonic()
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 1024 * 1024,
+        logging_level="WARNING",
+        log_to_driver=False,
     )
-    ratio = results["c"]["per_min"] / results["b"]["per_min"]
-    print(f"ratio (c)/(b): {ratio:.2f}x (goal >= 0.9x)")
-    print(f"ratio (c)/(a): {results['c']['per_min'] / results['a']['per_min']:.2f}x")
+    ray_startup = time.monotonic() - started
+    try:
+        for r in range(args.repeat):
+            order = "abc"[r % 3 :] + "abc"[: r % 3]
+            results: dict[str, dict[str, float]] = {}
+            for key in order:
+                results[key] = await one(key, args, clips, tmp)
+                print(
+                    f"round {r + 1} {LABELS[key]:<32} {results[key]['per_min']:6.1f} videos/min "
+                    f"(load {load()})",
+                    flush=True,
+                )
+            rounds.append(results)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load average after: {load()}\n")
+    print("| run | videos/min (median) | each round | span s (median) | wall s (median) |")
+    print("| --- | ---: | --- | ---: | ---: |")
+    median: dict[str, float] = {}
+    for key, label in LABELS.items():
+        per_min = [r[key]["per_min"] for r in rounds]
+        median[key] = statistics.median(per_min)
+        span = statistics.median(r[key]["span"] for r in rounds)
+        wall = statistics.median(r[key]["wall"] for r in rounds)
+        each = ", ".join(f"{x:.1f}" for x in per_min)
+        print(f"| {label} | {median[key]:.1f} | {each} | {span:.1f} | {wall:.1f} |")
+    actors = statistics.median(r["c"]["actors_startup"] for r in rounds)
+    print(
+        f"\nRay cluster start-up (ray.init, local, 2 CPUs, once): {ray_startup:.1f} s; "
+        f"actors ready (median): {actors:.1f} s (inside (c)'s wall time)"
+    )
+    print(f"ratio (c)/(b) of the medians: {median['c'] / median['b']:.2f}x (goal >= 0.9x)")
+    print(f"ratio (c)/(a) of the medians: {median['c'] / median['a']:.2f}x")
 
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="8 clips of 2 s")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of (a), (b), (c), the order rotated"
+    )
     parser.add_argument("--dsn", default=os.environ.get("VIDEOPIPE_TEST_POSTGRES", DEFAULT_DSN))
     parser.add_argument(
         "--timeout", type=float, default=1800, help="give up after this many seconds a run"
