@@ -10,9 +10,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export NO_MKDOCS_2_WARNING := 1
 # The suite runs in one pytest-xdist worker per core: most of its time is spent waiting on
 # FFmpeg, PostgreSQL and worker processes, and on a shared machine two runnable workers get
-# twice the CPU share of one. `make pytest PYTEST_WORKERS=0` runs it in a single process.
+# twice the CPU share of one. The Ray tests share one worker (xdist_group), so one cluster. `make pytest PYTEST_WORKERS=0` runs it in a single process.
 PYTEST_WORKERS ?= auto
-PYTEST = $(BIN)/python -m pytest --numprocesses=$(PYTEST_WORKERS) --dist=worksteal
+PYTEST = $(BIN)/python -m pytest --numprocesses=$(PYTEST_WORKERS) --dist=loadgroup
 
 .PHONY: demo test install-dev system-deps lint typecheck pytest docs bench clean matrix lowest
 

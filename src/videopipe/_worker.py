@@ -202,6 +202,24 @@ class Worker:
         """The blocking twin of `run`."""
         run_blocking(self.run)
 
+    async def run_job(self, job: Job) -> None:
+        """Run one job that was claimed under this worker's ID by someone else.
+
+        For engines that claim on a worker's behalf and hand it the job (the Ray
+        driver of [`videopipe.ray`][videopipe.ray]): the job is then heartbeaten,
+        run, completed, retried or dead-lettered exactly as if this worker had
+        claimed it, and given back to the queue if the call is cancelled.
+
+        Args:
+            job: A job leased to `worker_id` (by `JobQueue.claim`).
+
+        Note:
+            Added in 0.2.0.
+        """
+        self.running[job.id] = job
+        METRICS.in_flight.inc()
+        await self._job(job)
+
     async def _watch_signals(self) -> None:
         try:
             receiver = anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT)

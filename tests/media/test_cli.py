@@ -105,7 +105,7 @@ def test_options_work_before_and_after_the_command(capsys: pytest.CaptureFixture
 
 COMMANDS = {
     "process", "enqueue", "worker", "status", "videos", "jobs", "search", "report", "stats",
-    "settings",
+    "settings", "ray",
 }  # fmt: skip
 
 

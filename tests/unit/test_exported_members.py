@@ -8,6 +8,7 @@ import pytest
 PUBLIC_MODULES = [
     "videopipe",
     "videopipe.providers",
+    "videopipe.ray",
     "videopipe.stages",
     "videopipe.storage",
     "videopipe.testing",
@@ -33,7 +34,8 @@ def test_all_is_sorted_and_complete(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["videopipe", "videopipe.providers", "videopipe.stages", "videopipe.storage"]
+    "name",
+    ["videopipe", "videopipe.providers", "videopipe.ray", "videopipe.stages", "videopipe.storage"],
 )
 def test_public_names_show_under_their_namespace(name: str) -> None:
     """`videopipe.NotFound` in reprs, tracebacks and the docs, not `videopipe._exceptions...`.

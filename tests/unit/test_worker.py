@@ -396,3 +396,23 @@ async def test_a_worker_over_its_ceiling_lets_running_jobs_finish_and_claims_no_
 def test_the_memory_ceiling_must_be_positive() -> None:
     with pytest.raises(vp.ConfigurationError, match="max_rss_mb"):
         make_worker(MemoryStore(), Work(), max_rss_mb=0)
+
+
+async def test_run_job_runs_a_job_claimed_on_the_workers_behalf(tmp_path: Path) -> None:
+    """What `videopipe.ray`'s actors do: someone else claims, the worker runs and completes."""
+    store = MemoryStore()
+    stage = Raises(RuntimeError("boom"), only="vid1")
+    worker = make_worker(store, stage, worker_id="actor-0")
+    await enqueue(store, tmp_path, 2)
+    claimed = await store.claim("actor-0", limit=2)
+    assert len(claimed) == 2
+
+    for job in claimed:
+        await worker.run_job(job)
+
+    assert (worker.completed, worker.failed, worker.running) == (1, 1, {})
+    jobs = {job.video_id: await store.get_job(job.id) for job in claimed}
+    assert jobs["vid0"].status is vp.JobStatus.DONE
+    assert jobs["vid1"].status is vp.JobStatus.PENDING  # retried later, attempt counted
+    assert jobs["vid1"].attempts == 1
+    assert stage.runs == ["vid0", "vid1"]

@@ -25,6 +25,7 @@ from ._output import colour, configure_cli_logging
 from ._parser import Handler
 from ._parser import build_parser as _build_parser
 from ._process import INTERRUPTED_EXIT, cmd_process
+from ._ray import cmd_ray_drain, cmd_ray_process
 
 __all__ = ["build_parser", "main"]
 
@@ -38,6 +39,8 @@ HANDLERS: dict[str, Handler] = {
     "search": _commands.cmd_search,
     "report": _commands.cmd_report,
     "stats": _commands.cmd_stats,
+    "ray process": cmd_ray_process,
+    "ray drain": cmd_ray_drain,
     "settings": _commands.cmd_settings,
 }
 

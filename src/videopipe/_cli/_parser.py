@@ -78,6 +78,19 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("videopipe report v0123456789abcdef0123 --out site/", "by its ID, into site/"),
     ],
     "stats": [("videopipe stats", "queue, video and usage statistics as JSON")],
+    "ray": [
+        ("videopipe ray process --db postgresql://db/videos *.mp4", "on the cluster"),
+        ("videopipe ray drain --batch batch_0123abcd", "work off a batch already queued"),
+    ],
+    "ray process": [
+        ("videopipe ray process --workers 4 videos/*.mp4", "four actors, one video each"),
+        ("videopipe ray process --address auto --num-gpus 1 *.mp4", "an actor per GPU"),
+        ("videopipe ray process --pipeline mypipes:build *.mp4", "your own pipeline"),
+    ],
+    "ray drain": [
+        ("videopipe ray drain", "every job of the default queue"),
+        ("videopipe ray drain --batch batch_0123abcd --workers 8", "one batch, eight actors"),
+    ],
     "settings": [
         ("videopipe settings", "every setting, and the provider and models chosen"),
         ("DATABASE_URL=sqlite:///v.db videopipe settings", "what a variable changes"),
@@ -153,6 +166,36 @@ def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
         action="store_true",
         help=f"print one JSON object per line ({what}); the fields are in the CLI guide",
     )
+
+
+def _ray_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors (default: 2)")
+    parser.add_argument("--slots", type=int, default=1, help="videos per actor (default: 1)")
+    parser.add_argument(
+        "--num-cpus", type=float, default=1, help="CPUs each actor reserves (default: 1)"
+    )
+    parser.add_argument(
+        "--num-gpus", type=float, default=0, help="GPUs each actor reserves (default: 0)"
+    )
+    parser.add_argument(
+        "--address",
+        help="the Ray cluster, such as auto or ray://head:10001 "
+        "(default: RAY_ADDRESS, else a local one is started)",
+    )
+    parser.add_argument(
+        "--pipeline",
+        metavar="MODULE:FUNCTION",
+        help="a function that takes the store and returns the Pipeline each actor runs "
+        "(default: the default pipeline)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="actor N serves /metrics and /healthz on PORT+N of its node (default: off)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_json(parser, "one summary")
 
 
 def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
@@ -274,6 +317,20 @@ def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     p = command("report", "write a video's HTML report and storyboard PNG")
     p.add_argument("video", metavar="FILE_OR_ID", help="the video, by its file or its ID")
     p.add_argument("--out", metavar="DIR", help="where to write them (default: DATA_DIR/reports)")
+
+    ray = command("ray", "run the pipeline on a Ray cluster (pip install 'videopipe[ray]')")
+    engines = ray.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="what to run on the cluster"
+    )
+    p = command("ray process", "enqueue videos as a batch and process it on Ray", engines)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files to process")
+    p.add_argument("--queue", default="default", help="queue name (default: 'default')")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default: 0)")
+    _ray_options(p)
+    p = command("ray drain", "work off queued jobs on Ray, alongside any workers", engines)
+    p.add_argument("--batch", metavar="BATCH", help="stop when this batch is finished")
+    p.add_argument("--queue", action="append", help="queue to claim from (repeatable)")
+    _ray_options(p)
 
     command("stats", "queue, video and usage statistics as JSON")
     command("settings", "the configuration read from the environment, and the provider chosen")
