@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.conformance import records
 from tests.conformance.records import embedding
+from tests.integration.postgres import pg_schema_url, pg_schemas_database  # noqa: F401 (fixtures)
 from videopipe._models import segment_id
-from videopipe.storage import SQLiteStore
+from videopipe.storage import PostgresStore, SQLiteStore
 from videopipe.storage._ivf import GROWTH, list_count
+from videopipe.storage._postgres import _vectors as pg_vectors
 
 DIM = 16
 
@@ -104,4 +107,69 @@ async def test_sqlite_keeps_the_lists_in_step_and_trains_them_again(tmp_path) ->
             await _save(other, "c", 10, seed=6)
         state = await store._run(_sqlite_state)
         assert state["postings"] == state["embeddings"]
+        assert state["misplaced"] == 0
+
+
+async def _pg_state(conn) -> dict[str, int]:
+    async def one(sql: str) -> int:
+        return (await (await conn.execute(sql)).fetchone())["n"]
+
+    return {
+        "lists": await one("SELECT count(*) AS n FROM vector_lists"),
+        "first_list": await one("SELECT coalesce(min(list_id), 0) AS n FROM vector_lists"),
+        "unlisted": await one("SELECT count(*) AS n FROM embeddings WHERE list_id IS NULL"),
+        "trained_rows": await one("SELECT coalesce(max(trained_rows), 0) AS n FROM vector_index"),
+        # Each vector lies in the list of its nearest centroid (cosine).
+        "misplaced": await one(
+            "SELECT count(*) AS n FROM embeddings AS e WHERE e.list_id IS DISTINCT FROM ("
+            " SELECT l.list_id FROM vector_lists AS l WHERE l.model = e.model"
+            " ORDER BY (SELECT sum(a * b) FROM unnest(l.centroid, e.vector) AS x (a, b))"
+            " / sqrt((SELECT sum(b * b) FROM unnest(e.vector) AS y (b))) DESC LIMIT 1)"
+        ),
+    }
+
+
+@pytest.mark.integration
+async def test_postgres_without_pgvector_keeps_ivf_lists(
+    pg_schema_url: str,  # noqa: F811 (fixture)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with PostgresStore(pg_schema_url) as store:
+        store._ivf_min_rows = 400
+        await _save(store, "a", 300, seed=1)
+        state = await store._run(_pg_state)
+        assert state["lists"] == 0
+        assert state["unlisted"] == 300
+        vectors = await _save(store, "b", 100, seed=2)
+        state = await store._run(_pg_state)
+        assert state["lists"] == list_count(400)
+        assert state["trained_rows"] == 400
+        assert state["unlisted"] == 0
+        assert state["misplaced"] == 0
+        first = state["first_list"]
+        # Upserted and new vectors join their nearest list.
+        await store.save_embeddings(
+            [embedding(segment_id("b", i), "b", "segment", -vectors[i]) for i in range(20)]
+        )
+        await _save(store, "c", 30, seed=3)
+        state = await store._run(_pg_state)
+        assert state["first_list"] == first
+        assert state["misplaced"] == 0
+        # The search reads the nearest lists, never the whole model.
+        scanned: list[str] = []
+
+        async def no_scan(*args, **kwargs):
+            scanned.append("scan")
+            raise AssertionError("an indexed model was scanned")
+
+        monkeypatch.setattr(pg_vectors, "_scan_nearest", no_scan)
+        hits = await store.search((-vectors[3]).tolist(), model="m", k=3)
+        assert hits[0].id == segment_id("b", 3)
+        assert scanned == []
+        # Grown GROWTH times over: trained again, with more lists.
+        await _save(store, "d", GROWTH * 400, seed=4)
+        state = await store._run(_pg_state)
+        assert state["first_list"] > first
+        assert state["lists"] == list_count(GROWTH * 400 + 430)
+        assert state["unlisted"] == 0
         assert state["misplaced"] == 0

@@ -15,6 +15,7 @@ module's arithmetic (numpy) on what they read.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy.typing as npt
 __all__ = [
     "GROWTH",
     "IVF_MIN_ROWS",
+    "Lists",
     "assign",
     "list_count",
     "nearest_lists",
@@ -47,6 +49,20 @@ _ROUNDS = 8
 #: Share of the lists a search reads, and the fewest.
 _PROBE_SHARE = 0.03
 _MIN_PROBES = 8
+
+
+@dataclass(frozen=True)
+class Lists:
+    """A model's lists as a store read them.
+
+    `first` is the first list's ID: each training numbers its lists above the
+    previous ones, so a store that cached them sees when they changed.
+    """
+
+    first: int
+    dim: int
+    ids: npt.NDArray[np.int64]
+    centroids: npt.NDArray[np.float32]
 
 
 def list_count(rows: int) -> int:

@@ -18,6 +18,7 @@ from .._fulltext import COMMON_MIN, COMMON_SHARE, TextQuery, rarer
 from .._ivf import (
     GROWTH,
     IVF_MIN_ROWS,
+    Lists,
     assign,
     list_count,
     nearest_lists,
@@ -64,7 +65,7 @@ class SQLiteVectors(SQLiteConnection):
         #: A model is indexed (IVF) from this many vectors on; tests lower it.
         self._ivf_min_rows = IVF_MIN_ROWS
         # Each model's centroids, as last read: (first list ID, list IDs, unit centroids).
-        self._lists: dict[str, _Lists] = {}
+        self._lists: dict[str, Lists] = {}
 
     async def save_embeddings(self, embeddings: Sequence[Embedding]) -> None:
         rows = [
@@ -169,7 +170,7 @@ class SQLiteVectors(SQLiteConnection):
 
     # --- the IVF index (storage/_ivf.py) --------------------------------------------------
 
-    def _centroids(self, conn: sqlite3.Connection, model: str) -> _Lists | None:
+    def _centroids(self, conn: sqlite3.Connection, model: str) -> Lists | None:
         """`model`'s lists, from the cache unless they were trained again since."""
         index = conn.execute(_Q["ivf_index"], {"model": model}).fetchone()
         if index is None or index["first_list"] is None:
@@ -180,7 +181,7 @@ class SQLiteVectors(SQLiteConnection):
         rows = conn.execute(_Q["ivf_lists"], {"model": model}).fetchall()
         ids = np.array([row["list_id"] for row in rows], dtype=np.int64)
         matrix = np.frombuffer(b"".join(row["centroid"] for row in rows), dtype="<f4")
-        lists = _Lists(
+        lists = Lists(
             first=index["first_list"],
             dim=index["dim"],
             ids=ids,
@@ -256,7 +257,7 @@ class SQLiteVectors(SQLiteConnection):
                 [{"rid": r, "list_id": int(i)} for r, i in zip(rids, nearest, strict=True)],
             )
         conn.execute(_Q["ivf_save_index"], {"model": model, "dim": dim, "trained_rows": rows})
-        self._lists[model] = _Lists(first=first, dim=dim, ids=ids, centroids=centroids)
+        self._lists[model] = Lists(first=first, dim=dim, ids=ids, centroids=centroids)
 
     def _ivf_nearest(
         self, conn: sqlite3.Connection, query: np.ndarray, params: dict[str, str | None], n: int
@@ -288,25 +289,6 @@ class SQLiteVectors(SQLiteConnection):
         return conn.execute(
             _Q["candidates_by_owner"], {"model": params["model"], "ids": ids}
         ).fetchall()
-
-
-class _Lists:
-    """A model's IVF lists as read: the first list's ID, the IDs, the unit centroids."""
-
-    __slots__ = ("centroids", "dim", "first", "ids")
-
-    def __init__(
-        self,
-        *,
-        first: int,
-        dim: int,
-        ids: npt.NDArray[np.int64],
-        centroids: npt.NDArray[np.float32],
-    ) -> None:
-        self.first = first
-        self.dim = dim
-        self.ids = ids
-        self.centroids = centroids
 
 
 #: Vectors read per page while the lists are trained.
