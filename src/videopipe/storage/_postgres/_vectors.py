@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -271,13 +272,13 @@ class PostgresVectors(PostgresConnection):
 
         Runs in the caller's transaction, under the model's lock.
         """
+        started = time.perf_counter()
         rows = await _count(conn, {"model": model, "dim": dim, "cap": None})
         count = list_count(rows)
         share = min(1.0, sample_size(count) / max(rows, 1))
         rng = np.random.default_rng(rows)
         picked = [m[rng.random(len(m)) < share] async for _, m in _pages(conn, model, dim)]
         centroids = train(np.concatenate(picked), count, seed=rows)
-        logger.info("indexing %d vectors of %r in %d lists", rows, model, len(centroids))
         row = await (await conn.execute(_Q["ivf_next_list"])).fetchone()
         assert row is not None  # an aggregate always has its row
         first = int(row["next"])
@@ -297,7 +298,12 @@ class PostgresVectors(PostgresConnection):
             params = {"model": model, "owners": owners, "lists": nearest.tolist()}
             await conn.execute(_Q["ivf_assign"], params)
         await conn.execute(_Q["ivf_save_index"], {"model": model, "dim": dim, "trained_rows": rows})
+        await conn.execute(_Q["ivf_analyze"])
         self._lists[model] = Lists(first=first, dim=dim, ids=ids, centroids=centroids)
+        elapsed = time.perf_counter() - started
+        logger.info(
+            "indexed %d vectors of %r in %d lists in %.1f s", rows, model, len(ids), elapsed
+        )
 
     async def _ivf_nearest(
         self,

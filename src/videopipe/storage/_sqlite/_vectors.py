@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -228,12 +229,12 @@ class SQLiteVectors(SQLiteConnection):
         """(Re)build `model`'s lists: k-means over a sample, then every vector to its list."""
         total = conn.execute(_Q["ivf_count"], {"model": model, "dim": dim, "cap": -1}).fetchone()
         rows = int(total["n"])
+        started = time.perf_counter()
         count = list_count(rows)
         share = min(1.0, sample_size(count) / max(rows, 1))
         rng = np.random.default_rng(rows)
         picked = [matrix[rng.random(len(matrix)) < share] for _, matrix in _pages(conn, model, dim)]
         centroids = train(np.concatenate(picked), count, seed=rows)
-        logger.info("indexing %d vectors of %r in %d lists", rows, model, len(centroids))
         # New IDs above the old ones: a cache of the old lists (`_centroids`) sees the change.
         first = int(conn.execute(_Q["ivf_next_list"]).fetchone()["next"])
         old = self._centroids(conn, model)
@@ -258,6 +259,10 @@ class SQLiteVectors(SQLiteConnection):
             )
         conn.execute(_Q["ivf_save_index"], {"model": model, "dim": dim, "trained_rows": rows})
         self._lists[model] = Lists(first=first, dim=dim, ids=ids, centroids=centroids)
+        elapsed = time.perf_counter() - started
+        logger.info(
+            "indexed %d vectors of %r in %d lists in %.1f s", rows, model, len(ids), elapsed
+        )
 
     def _ivf_nearest(
         self, conn: sqlite3.Connection, query: np.ndarray, params: dict[str, str | None], n: int

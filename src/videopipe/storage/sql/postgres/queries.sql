@@ -335,6 +335,10 @@ UPDATE embeddings AS e SET list_id = a.list_id
 FROM unnest(%(owners)s::text[], %(lists)s::bigint[]) AS a (owner_id, list_id)
 WHERE e.model = %(model)s AND e.owner_id = a.owner_id
 
+-- name: ivf_analyze --
+-- The lists were just filled: the planner learns how many rows each holds.
+ANALYZE embeddings
+
 -- name: ivf_save_index --
 INSERT INTO vector_index (model, dim, trained_rows, saved_since)
 VALUES (%(model)s, %(dim)s, %(trained_rows)s, 0)
@@ -347,10 +351,11 @@ UPDATE vector_index SET saved_since = %(saved_since)s WHERE model = %(model)s
 -- name: ivf_scan --
 -- The vectors of some lists (optionally of some kinds): the owners, and the vectors
 -- packed in one binary string (array_send of each real[]; both aggregates read the
--- rows in one order).
+-- rows in one order). A list holds vectors of one model and dimension only, so
+-- embeddings_list is the one index that fits, however stale the statistics.
 SELECT array_agg(owner_id) AS owners, string_agg(array_send(vector), ''::bytea) AS vectors
 FROM embeddings
-WHERE list_id = ANY (%(lists)s::bigint[]) AND model = %(model)s AND dim = %(dim)s
+WHERE list_id = ANY (%(lists)s::bigint[])
   AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
 
 -- name: ivf_unlisted --
