@@ -125,3 +125,17 @@ async def test_filters_hold_on_indexed_vectors(store) -> None:
     assert [h.id for h in hits] == _exact(mine, query, 10)
     segments = await store.search(query.tolist(), model="m", kinds=["segment"], k=10)
     assert [h.id for h in segments] == _exact(by_owner, query, 10)
+
+
+async def test_a_search_finds_k_hits_when_most_nearest_vectors_are_of_replaced_rows(
+    store,
+) -> None:
+    """Re-runs replaced most segments: their vectors stay (a cache) but never crowd out hits."""
+    _index_from(store, 500)
+    by_owner = await _videos(store, _clustered(2, VIDEOS * PER_VIDEO))
+    for v in range(VIDEOS - 1):
+        await store.save_segments(f"v{v}", [])
+    last = {o: vec for o, vec in by_owner.items() if o.startswith(f"v{VIDEOS - 1}_")}
+    for query in _clustered(3, 3):
+        hits = await store.search(query.tolist(), model="m", k=10)
+        assert [h.id for h in hits] == _exact(last, query, 10)

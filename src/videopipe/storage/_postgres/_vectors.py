@@ -183,10 +183,8 @@ class PostgresVectors(PostgresConnection):
                     nearest = None
                     if ann:
                         nearest = await self._ann_nearest(cursor, q, model, n)
-                    elif self._vector_schema is None and params["video_ids"] is None:
-                        nearest = await self._ivf_nearest(cursor, q, params, n)
                     if nearest is None:
-                        nearest = await _scan_nearest(conn, q, params, n)
+                        nearest = await self._vector_candidates(cursor, q, params, n)
                     await cursor.execute(
                         _Q["candidates_by_owner"], {"model": model, "ids": nearest}
                     )
@@ -211,6 +209,35 @@ class PostgresVectors(PostgresConnection):
                 return fuse(candidates, query, k=k, min_score=min_score)
 
         return await self._run(op)
+
+    async def _vector_candidates(
+        self,
+        cursor: AsyncCursor[DictRow],
+        q: npt.NDArray[np.float32],
+        params: dict[str, Any],
+        n: int,
+    ) -> list[str]:
+        """The nearest owners: from the IVF lists, or an exact scan (filtered, small model).
+
+        Vectors of segments and captions since replaced stay (a cache for the
+        next run) but are never hits: when they are most of the nearest `n`, more
+        are taken (up to `_MAX_WIDEN` times `n`), so the search still finds `k`.
+        """
+        conn = cursor.connection
+        want = n
+        while True:
+            nearest = None
+            if self._vector_schema is None and params["video_ids"] is None:
+                nearest = await self._ivf_nearest(cursor, q, params, want)
+            if nearest is None:
+                nearest = await _scan_nearest(conn, q, params, want)
+            if len(nearest) < want or want >= _MAX_WIDEN * n:
+                return nearest
+            row = await (await conn.execute(_Q["alive_owners"], {"ids": nearest})).fetchone()
+            assert row is not None  # an aggregate always has its row
+            if row["n"] >= n // 2:
+                return nearest
+            want *= 4
 
     # --- the IVF index (storage/_ivf.py), without pgvector ------------------------------
 
@@ -416,6 +443,9 @@ async def _count(conn: Conn, params: dict[str, Any]) -> int:
     assert row is not None  # an aggregate always has its row
     return int(row["n"])
 
+
+#: A search takes at most this many times its candidates when most are of replaced rows.
+_MAX_WIDEN = 64
 
 #: Vectors per page while the lists are trained.
 _TRAIN_PAGE = 4096

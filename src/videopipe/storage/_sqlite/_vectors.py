@@ -141,11 +141,7 @@ class SQLiteVectors(SQLiteConnection):
                 check_dimension(len(q), {dims["min_dim"], dims["max_dim"]}, model=model)
                 if k <= 0:
                     return []
-                rows = None
-                if params["video_ids"] is None:
-                    rows = self._ivf_nearest(conn, q, params, n)
-                if rows is None:
-                    rows = _nearest(conn, q, params, n)
+                rows = self._vector_candidates(conn, q, params, n)
                 match = _rare(conn, query).fts5() if query is not None else None
                 if match is not None:
                     name = (
@@ -168,6 +164,29 @@ class SQLiteVectors(SQLiteConnection):
                 return fuse(candidates, query, k=k, min_score=min_score)
 
         return await self._run(op)
+
+    def _vector_candidates(
+        self, conn: sqlite3.Connection, q: np.ndarray, params: dict[str, str | None], n: int
+    ) -> list[Row]:
+        """The nearest rows: from the IVF lists, or an exact scan (filtered, or a small model).
+
+        Vectors of segments and captions since replaced stay (a cache for the
+        next run) but are never hits: when they are most of the nearest `n`, more
+        are taken (up to `_MAX_WIDEN` times `n`), so the search still finds `k`.
+        """
+        want = n
+        while True:
+            rows = None
+            if params["video_ids"] is None:
+                rows = self._ivf_nearest(conn, q, params, want)
+            if rows is None:
+                rows = _nearest(conn, q, params, want)
+            if len(rows) < want or want >= _MAX_WIDEN * n:
+                return rows
+            ids = json.dumps([row["owner_id"] for row in rows])
+            if conn.execute(_Q["alive_owners"], {"ids": ids}).fetchone()["n"] >= n // 2:
+                return rows
+            want *= 4
 
     # --- the IVF index (storage/_ivf.py) --------------------------------------------------
 
@@ -295,6 +314,9 @@ class SQLiteVectors(SQLiteConnection):
             _Q["candidates_by_owner"], {"model": params["model"], "ids": ids}
         ).fetchall()
 
+
+#: A search takes at most this many times its candidates when most are of replaced rows.
+_MAX_WIDEN = 64
 
 #: Vectors read per page while the lists are trained.
 _TRAIN_PAGE = 4096

@@ -244,6 +244,11 @@ ON CONFLICT (model) DO UPDATE SET
 -- name: ivf_saved --
 UPDATE vector_index SET saved_since = :saved_since WHERE model = :model
 
+-- name: alive_owners --
+-- How many of these owners' segments or captions still exist.
+SELECT (SELECT count(*) FROM transcript_segments WHERE id IN (SELECT value FROM json_each(:ids)))
+     + (SELECT count(*) FROM frame_captions WHERE id IN (SELECT value FROM json_each(:ids))) AS n
+
 -- name: ivf_scan --
 -- The vectors of one list (a range of postings' ids), optionally of some kinds.
 SELECT owner_id, vector FROM vector_postings
