@@ -165,6 +165,9 @@ async def test_postgres_without_pgvector_keeps_ivf_lists(
         monkeypatch.setattr(pg_vectors, "_scan_nearest", no_scan)
         hits = await store.search((-vectors[3]).tolist(), model="m", k=3)
         assert hits[0].id == segment_id("b", 3)
+        # One list per read: the same hits.
+        monkeypatch.setattr(pg_vectors, "_READ_FLOATS", 1)
+        assert await store.search((-vectors[3]).tolist(), model="m", k=3) == hits
         assert scanned == []
         # Grown GROWTH times over: trained again, with more lists.
         await _save(store, "d", GROWTH * 400, seed=4)

@@ -63,6 +63,17 @@ class Lists:
     dim: int
     ids: npt.NDArray[np.int64]
     centroids: npt.NDArray[np.float32]
+    #: How many vectors the lists were trained on.
+    trained_rows: int = 0
+
+    def per_read(self, floats: int) -> int:
+        """How many lists one read may take to hold about `floats` numbers at most.
+
+        A list holds `trained_rows / lists` vectors on average when trained, and up
+        to `GROWTH` times that before the lists are trained again.
+        """
+        per_list = GROWTH * max(1, self.trained_rows) / max(1, len(self.ids))
+        return max(1, int(floats / (per_list * max(1, self.dim))))
 
 
 def list_count(rows: int) -> int:

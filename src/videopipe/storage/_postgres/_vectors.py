@@ -256,6 +256,7 @@ class PostgresVectors(PostgresConnection):
         lists = Lists(
             first=index["first_list"],
             dim=index["dim"],
+            trained_rows=index["trained_rows"],
             ids=np.array([row["list_id"] for row in rows], dtype=np.int64),
             centroids=np.stack([row["centroid"] for row in rows]).astype(np.float32),
         )
@@ -326,7 +327,9 @@ class PostgresVectors(PostgresConnection):
             await conn.execute(_Q["ivf_assign"], params)
         await conn.execute(_Q["ivf_save_index"], {"model": model, "dim": dim, "trained_rows": rows})
         await conn.execute(_Q["ivf_analyze"])
-        self._lists[model] = Lists(first=first, dim=dim, ids=ids, centroids=centroids)
+        self._lists[model] = Lists(
+            first=first, dim=dim, ids=ids, centroids=centroids, trained_rows=rows
+        )
         elapsed = time.perf_counter() - started
         logger.info(
             "indexed %d vectors of %r in %d lists in %.1f s", rows, model, len(ids), elapsed
@@ -354,10 +357,20 @@ class PostgresVectors(PostgresConnection):
         top = TopK(n)
         seen = 0
         probes = nearest_lists(query, lists.centroids, probe_count(len(lists.ids)))
-        scan = {"model": params["model"], "dim": dim, "kinds": params["kinds"]}
-        steps = [("ivf_scan", {**scan, "lists": [int(lists.ids[i])]}) for i in probes]
-        for name, step in [*steps, ("ivf_unlisted", scan)]:
-            await cursor.execute(_Q[name], step)
+        # A few reads of several lists each: fewer round trips, bounded memory.
+        ids = [int(lists.ids[i]) for i in probes]
+        step = lists.per_read(_READ_FLOATS)
+        for start in range(0, len(ids), step):
+            await cursor.execute(
+                _Q["ivf_scan"],
+                {
+                    "model": params["model"],
+                    "dim": dim,
+                    "kinds": params["kinds"],
+                    "lists": ids[start : start + step],
+                    "unlisted": start == 0,
+                },
+            )
             row = await cursor.fetchone()
             if row is None or not row["owners"]:
                 continue
@@ -443,6 +456,9 @@ async def _count(conn: Conn, params: dict[str, Any]) -> int:
     assert row is not None  # an aggregate always has its row
     return int(row["n"])
 
+
+#: About how many numbers one read of IVF lists brings (16 MB of float32).
+_READ_FLOATS = 4_000_000
 
 #: A search takes at most this many times its candidates when most are of replaced rows.
 _MAX_WIDEN = 64

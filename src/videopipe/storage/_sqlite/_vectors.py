@@ -204,6 +204,7 @@ class SQLiteVectors(SQLiteConnection):
         lists = Lists(
             first=index["first_list"],
             dim=index["dim"],
+            trained_rows=index["trained_rows"],
             ids=ids,
             centroids=matrix.reshape(len(rows), index["dim"]).astype(np.float32),
         )
@@ -277,7 +278,9 @@ class SQLiteVectors(SQLiteConnection):
                 [{"rid": r, "list_id": int(i)} for r, i in zip(rids, nearest, strict=True)],
             )
         conn.execute(_Q["ivf_save_index"], {"model": model, "dim": dim, "trained_rows": rows})
-        self._lists[model] = Lists(first=first, dim=dim, ids=ids, centroids=centroids)
+        self._lists[model] = Lists(
+            first=first, dim=dim, ids=ids, centroids=centroids, trained_rows=rows
+        )
         elapsed = time.perf_counter() - started
         logger.info(
             "indexed %d vectors of %r in %d lists in %.1f s", rows, model, len(ids), elapsed

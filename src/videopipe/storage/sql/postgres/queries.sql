@@ -349,21 +349,21 @@ ON CONFLICT (model) DO UPDATE SET
 UPDATE vector_index SET saved_since = %(saved_since)s WHERE model = %(model)s
 
 -- name: ivf_scan --
--- The vectors of some lists (optionally of some kinds): the owners, and the vectors
--- packed in one binary string (array_send of each real[]; both aggregates read the
--- rows in one order). A list holds vectors of one model and dimension only, so
+-- The vectors of some lists, and with %(unlisted)s those of no list (saved while
+-- pgvector answered), optionally of some kinds: the owners, and the vectors packed
+-- in one binary string (array_send of each real[]; both aggregates read the rows
+-- in one order). A list holds vectors of one model and dimension only, so
 -- embeddings_list is the one index that fits, however stale the statistics.
 SELECT array_agg(owner_id) AS owners, string_agg(array_send(vector), ''::bytea) AS vectors
-FROM embeddings
-WHERE list_id = ANY (%(lists)s::bigint[])
-  AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
-
--- name: ivf_unlisted --
--- The same for the vectors of no list (saved while pgvector answered).
-SELECT array_agg(owner_id) AS owners, string_agg(array_send(vector), ''::bytea) AS vectors
-FROM embeddings
-WHERE list_id IS NULL AND model = %(model)s AND dim = %(dim)s
-  AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+FROM (
+    SELECT owner_id, vector FROM embeddings
+    WHERE list_id = ANY (%(lists)s::bigint[])
+      AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+    UNION ALL
+    SELECT owner_id, vector FROM embeddings
+    WHERE %(unlisted)s AND list_id IS NULL AND model = %(model)s AND dim = %(dim)s
+      AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+) AS e
 
 -- name: term_counts --
 -- How many documents hold each term, counted up to %(cap)s (a GIN probe per term).
