@@ -572,6 +572,16 @@ BASELINE_MS = {
 
 
 def _rss_mb() -> float:
+    """This process's peak RSS: VmHWM, which starts afresh at exec.
+
+    (`ru_maxrss` does not: Linux carries it over from the parent, here the process
+    that built the database, so it would report the builder's peak.)
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
