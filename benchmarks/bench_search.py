@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import statistics
@@ -420,6 +421,20 @@ def scale_vectors(rng: np.random.Generator, n: int, centers: np.ndarray) -> np.n
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
+class IndexTimes(logging.Handler):
+    """Sums the seconds the store reports spending on training IVF lists."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds = 0.0
+        self.trainings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("indexed %d vectors"):
+            self.seconds += float(record.args[-1])  # type: ignore[index]
+            self.trainings.append(record.getMessage())
+
+
 async def build_scale(url: str, n: int) -> float:
     rng = np.random.default_rng(21)
     centers = rng.normal(size=(64, DIM)).astype(np.float32)
@@ -463,12 +478,17 @@ async def build_scale(url: str, n: int) -> float:
     return time.perf_counter() - started
 
 
-async def search_child(url: str, n: int) -> dict[str, Any]:
-    """In a fresh process: query latencies and this process's peak RSS."""
+def scale_queries() -> tuple[list[str], np.ndarray]:
+    """40 query texts and vectors, drawn like the stored ones."""
     rng = np.random.default_rng(99)
     centers = np.random.default_rng(21).normal(size=(64, DIM)).astype(np.float32)
-    texts = scale_texts(rng, 40)
-    vectors = scale_vectors(rng, 40, centers)
+    return scale_texts(rng, 40), scale_vectors(rng, 40, centers)
+
+
+async def search_child(url: str, n: int) -> dict[str, Any]:
+    """In a fresh process: query latencies and this process's peak RSS."""
+    rng = np.random.default_rng(7)
+    texts, vectors = scale_queries()
     videos = max(1, n // PER_VIDEO)
     result: dict[str, Any] = {"rss_before_mb": _rss_mb()}
     async with vp.open_store(url) as store:
@@ -494,11 +514,74 @@ async def search_child(url: str, n: int) -> dict[str, Any]:
                 "p99_ms": times[min(len(times) - 1, int(0.99 * len(times)))],
                 "cpu_p50_ms": statistics.median(cpu),
             }
+        # Vector-only (no keywords): the hits the index found, for recall against exact.
+        times = []
+        result["vector_hits"] = []
+        for vector in vectors:
+            started = time.perf_counter()
+            hits = await store.search(vector.tolist(), model="synthetic-384", k=10)
+            times.append((time.perf_counter() - started) * 1000)
+            result["vector_hits"].append([h.id for h in hits])
+        result["vector only"] = {"p50_ms": statistics.median(times)}
     result["peak_rss_mb"] = _rss_mb()
     return result
 
 
+def exact_top(url: str, vectors: np.ndarray, k: int = 10) -> list[list[str]]:
+    """The exact top `k` owners of each query by cosine, streamed from the database."""
+    queries = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    best_ids: list[list[str]] = [[] for _ in queries]
+    best_scores = [np.empty(0, dtype=np.float32) for _ in queries]
+
+    def add(owners: list[str], matrix: np.ndarray) -> None:
+        matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        scores = matrix @ queries.T
+        for q in range(len(queries)):
+            ids = best_ids[q] + owners
+            all_scores = np.concatenate([best_scores[q], scores[:, q]])
+            top = np.argsort(-all_scores, kind="stable")[:k]
+            best_ids[q] = [ids[i] for i in top]
+            best_scores[q] = all_scores[top]
+
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            cursor = conn.execute("SELECT owner_id, vector FROM embeddings")
+            while rows := cursor.fetchmany(8192):
+                blob = b"".join(r[1] for r in rows)
+                add([r[0] for r in rows], np.frombuffer(blob, "<f4").reshape(len(rows), DIM))
+    else:
+        import psycopg
+
+        stride = 20 + 8 * DIM
+        with psycopg.connect(url) as conn, conn.cursor(name="exact") as cursor:
+            cursor.execute("SELECT owner_id, array_send(vector) FROM embeddings")
+            while rows := cursor.fetchmany(8192):
+                blob = np.frombuffer(b"".join(r[1] for r in rows), np.uint8)
+                packed = np.ascontiguousarray(blob.reshape(len(rows), stride)[:, 20:])
+                add([r[0] for r in rows], packed.view(">f4")[:, 1::2].astype(np.float32))
+    return best_ids
+
+
+#: The issue's figures before this work (#21): unfiltered p50 in ms at 10k / 100k / 1M.
+BASELINE_MS = {
+    "SQLite": {10_000: 37.0, 100_000: 395.0, 1_000_000: 5500.0},
+    "PostgreSQL": {10_000: 174.0, 100_000: 1800.0, 1_000_000: 23000.0},
+}
+
+
 def _rss_mb() -> float:
+    """This process's peak RSS: VmHWM, which starts afresh at exec.
+
+    (`ru_maxrss` does not: Linux carries it over from the parent, here the process
+    that built the database, so it would report the builder's peak.)
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -523,13 +606,29 @@ def fresh_database(dsn: str, name: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
 
 
+def drop_database(url: str) -> None:
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def scale(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        targets = [("SQLite", f"sqlite:///{tmp}/scale.db")]
+    times = IndexTimes()
+    logging.getLogger("videopipe").addHandler(times)
+    logging.getLogger("videopipe").setLevel(logging.INFO)
+    suffix = os.getpid()  # several runs side by side on one server do not collide
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        targets = []
+        if not args.no_sqlite:
+            targets.append(("SQLite", f"sqlite:///{tmp}/scale.db"))
         if args.dsn:
-            targets.append(("PostgreSQL", fresh_database(args.dsn, "videopipe_bench_search")))
+            url = fresh_database(args.dsn, f"videopipe_bench_search_{suffix}")
+            targets.append(("PostgreSQL", url))
         if args.pgvector_dsn:
-            url = fresh_database(args.pgvector_dsn, "videopipe_bench_search_vec")
+            url = fresh_database(args.pgvector_dsn, f"videopipe_bench_search_vec_{suffix}")
             import psycopg
 
             with psycopg.connect(url, autocommit=True) as conn:
@@ -537,6 +636,7 @@ def scale(args: argparse.Namespace) -> None:
             targets.append(("PostgreSQL+pgvector", url))
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         for name, url in targets:
+            times.seconds, times.trainings = 0.0, []
             build = anyio.run(build_scale, url, args.scale)
             size = db_size(url)
             child = subprocess.run(
@@ -553,6 +653,27 @@ def scale(args: argparse.Namespace) -> None:
                 f"{got['3 videos']['cpu_p50_ms']:.1f} ms  "
                 f"peak RSS {got['peak_rss_mb']:6.0f} MB (after import {got['rss_before_mb']:.0f})"
             )
+            exact = exact_top(url, scale_queries()[1])
+            recall = statistics.mean(
+                len(set(found) & set(want)) / len(want)
+                for found, want in zip(got["vector_hits"], exact, strict=True)
+            )
+            print(
+                f"{'':<20} IVF training {times.seconds:.1f} s of the build "
+                f"({len(times.trainings)} trainings; last: "
+                f"{times.trainings[-1] if times.trainings else 'none'}); vector-only p50 "
+                f"{got['vector only']['p50_ms']:.1f} ms, recall@10 against an exact scan "
+                f"{recall:.3f}"
+            )
+            baseline = BASELINE_MS.get(name, {}).get(args.scale)
+            if baseline:
+                ratio = baseline / got["unfiltered"]["p50_ms"]
+                print(
+                    f"{'':<20} unfiltered p50 against the issue's baseline ({baseline:.0f} ms): "
+                    f"{ratio:.1f}x faster"
+                )
+            if url.startswith("postgresql"):
+                drop_database(url)
 
 
 def main() -> None:
@@ -561,6 +682,8 @@ def main() -> None:
     parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"), help="PostgreSQL")
     parser.add_argument("--pgvector-dsn", help="PostgreSQL where pgvector can be created")
     parser.add_argument("--verbose", action="store_true", help="each query's fused top hit")
+    parser.add_argument("--no-sqlite", action="store_true", help="scale: PostgreSQL only")
+    parser.add_argument("--tmp", help="scale: directory for the SQLite file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -36,11 +36,15 @@ class PostgresStore(
     session), an operation is retried until the database answers again, for up
     to `retry_for` seconds.
 
-    Embeddings are `real[]` columns, searched exactly with numpy one model at a
-    time. When the server has the pgvector extension, the store also keeps each
-    vector as a pgvector `vector` and builds an HNSW index per model and
-    dimension, and searches a model with many vectors through it; the hits
-    and their scores are those of exact search (see the storage guide).
+    Embeddings are `real[]` columns. When the server has the pgvector
+    extension, the store also keeps each vector as a pgvector `vector` and
+    builds an HNSW index per model and dimension, and searches a model with
+    many vectors through it; the hits' scores are exact cosines (see the
+    storage guide). Without pgvector, a model with 20,000 vectors or more is
+    kept in an inverted-file index in its own tables (k-means lists, as on
+    SQLite) and a search reads only the lists nearest its query, each packed
+    into one binary string; smaller models, and searches filtered to some
+    videos, are scanned exactly with numpy.
 
     Args:
         url: A libpq URL, `postgresql://user:password@host:5432/dbname`

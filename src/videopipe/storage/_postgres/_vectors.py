@@ -1,9 +1,10 @@
-"""`PostgresStore`'s `Vectors`: `real[]` paged or through pgvector's HNSW, fused with full text."""
+"""`PostgresStore`'s `Vectors`: pgvector HNSW, IVF lists or a paged scan; fused with full text."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,6 +13,17 @@ from ..._exceptions import StorageError, StoreClosed
 from ..._models import Embedding, EmbeddingKind, SearchHit
 from .._common import clean_record
 from .._fulltext import COMMON_MIN, COMMON_SHARE, TextQuery, rarer
+from .._ivf import (
+    GROWTH,
+    IVF_MIN_ROWS,
+    Lists,
+    assign,
+    list_count,
+    nearest_lists,
+    probe_count,
+    sample_size,
+    train,
+)
 from .._ranking import (
     TopK,
     candidate_count,
@@ -46,6 +58,15 @@ __all__ = ["PostgresVectors"]
 class PostgresVectors(PostgresConnection):
     """The [`Vectors`][videopipe.storage.Vectors] of a `PostgresStore`."""
 
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 10, retry_for: float = 30.0
+    ) -> None:
+        super().__init__(url, min_size=min_size, max_size=max_size, retry_for=retry_for)
+        #: Without pgvector, a model is indexed (IVF) from this many vectors on; tests lower it.
+        self._ivf_min_rows = IVF_MIN_ROWS
+        # Each model's centroids, as last read (see `Lists`).
+        self._lists: dict[str, Lists] = {}
+
     # --- embeddings and search -----------------------------------------------------------
 
     async def save_embeddings(self, embeddings: Sequence[Embedding]) -> None:
@@ -58,18 +79,32 @@ class PostgresVectors(PostgresConnection):
                 "dim": e.dimension,
                 "vector": np.asarray(e.vector, dtype=np.float32),
                 "text_hash": e.text_hash,
+                "list_id": None,
             }
             for e in map(clean_record, embeddings)
         ]
         video_ids = sorted({e.video_id for e in embeddings})
+        models = sorted({(e.model, e.dimension) for e in embeddings})
+        if self._pool is None:
+            await self._open()  # whether pgvector is there
+        lists = self._vector_schema is None  # with pgvector, HNSW indexes answer instead
 
         async def op(conn: Conn) -> None:
             async with conn.transaction():
                 await _require_videos(conn, video_ids)
+                if lists:
+                    for model, _ in models:
+                        # Shared: saves go on side by side, a training waits for them.
+                        await conn.execute(_Q["ivf_lock_shared"], {"model": model})
+                        await self._assign(conn, model, [r for r in rows if r["model"] == model])
                 if rows:
                     async with conn.cursor() as cursor:
                         _adapt_vectors(cursor)
                         await cursor.executemany(_Q["upsert_embedding"], rows)
+            if lists:
+                for model, dim in models:
+                    saved = sum(1 for r in rows if r["model"] == model and r["dim"] == dim)
+                    await self._grow(conn, model, dim, saved)
 
         await self._run(op)
         if self._vector_schema is not None:
@@ -149,7 +184,7 @@ class PostgresVectors(PostgresConnection):
                     if ann:
                         nearest = await self._ann_nearest(cursor, q, model, n)
                     if nearest is None:
-                        nearest = await _scan_nearest(conn, q, params, n)
+                        nearest = await self._vector_candidates(cursor, q, params, n)
                     await cursor.execute(
                         _Q["candidates_by_owner"], {"model": model, "ids": nearest}
                     )
@@ -174,6 +209,177 @@ class PostgresVectors(PostgresConnection):
                 return fuse(candidates, query, k=k, min_score=min_score)
 
         return await self._run(op)
+
+    async def _vector_candidates(
+        self,
+        cursor: AsyncCursor[DictRow],
+        q: npt.NDArray[np.float32],
+        params: dict[str, Any],
+        n: int,
+    ) -> list[str]:
+        """The nearest owners: from the IVF lists, or an exact scan (filtered, small model).
+
+        Vectors of segments and captions since replaced stay (a cache for the
+        next run) but are never hits: when they are most of the nearest `n`, more
+        are taken (up to `_MAX_WIDEN` times `n`), so the search still finds `k`.
+        """
+        conn = cursor.connection
+        want = n
+        while True:
+            nearest = None
+            if self._vector_schema is None and params["video_ids"] is None:
+                nearest = await self._ivf_nearest(cursor, q, params, want)
+            if nearest is None:
+                nearest = await _scan_nearest(conn, q, params, want)
+            if len(nearest) < want or want >= _MAX_WIDEN * n:
+                return nearest
+            row = await (await conn.execute(_Q["alive_owners"], {"ids": nearest})).fetchone()
+            assert row is not None  # an aggregate always has its row
+            if row["n"] >= n // 2:
+                return nearest
+            want *= 4
+
+    # --- the IVF index (storage/_ivf.py), without pgvector ------------------------------
+
+    async def _centroids(self, conn: Conn, model: str) -> Lists | None:
+        """`model`'s lists, from the cache unless they were trained again since."""
+        index = await (await conn.execute(_Q["ivf_index"], {"model": model})).fetchone()
+        if index is None or index["first_list"] is None:
+            return None
+        cached = self._lists.get(model)
+        if cached is not None and cached.first == index["first_list"]:
+            return cached
+        async with conn.cursor(binary=True) as cursor:
+            _adapt_vectors(cursor)
+            await cursor.execute(_Q["ivf_lists"], {"model": model})
+            rows = await cursor.fetchall()
+        lists = Lists(
+            first=index["first_list"],
+            dim=index["dim"],
+            trained_rows=index["trained_rows"],
+            ids=np.array([row["list_id"] for row in rows], dtype=np.int64),
+            centroids=np.stack([row["centroid"] for row in rows]).astype(np.float32),
+        )
+        self._lists[model] = lists
+        return lists
+
+    async def _assign(self, conn: Conn, model: str, rows: list[dict[str, Any]]) -> None:
+        """Set each row's `list_id`: its nearest list, when `model` is indexed."""
+        lists = await self._centroids(conn, model)
+        if lists is None:
+            return
+        same = [row for row in rows if row["dim"] == lists.dim]
+        if same:
+            nearest = assign(np.stack([row["vector"] for row in same]), lists.centroids)
+            for row, i in zip(same, nearest, strict=True):
+                row["list_id"] = int(lists.ids[i])
+
+    async def _grow(self, conn: Conn, model: str, dim: int, saved: int) -> None:
+        """Train `model`'s lists when it first has enough vectors, and when it has grown."""
+        async with conn.transaction():
+            await conn.execute(_Q["ivf_lock"], {"model": model})
+            index = await (await conn.execute(_Q["ivf_index"], {"model": model})).fetchone()
+            if index is None or index["dim"] != dim:
+                cap = {"model": model, "dim": dim, "cap": self._ivf_min_rows}
+                if await _count(conn, cap) >= self._ivf_min_rows:
+                    await self._train(conn, model, dim)
+                return
+            since = index["saved_since"] + saved
+            if index["trained_rows"] + since < GROWTH * index["trained_rows"]:
+                await conn.execute(_Q["ivf_saved"], {"model": model, "saved_since": since})
+                return
+            rows = await _count(conn, {"model": model, "dim": dim, "cap": None})
+            if rows >= GROWTH * index["trained_rows"]:
+                await self._train(conn, model, dim)
+            else:  # upserts of vectors already there counted as new ones
+                since = rows - index["trained_rows"]
+                await conn.execute(_Q["ivf_saved"], {"model": model, "saved_since": since})
+
+    async def _train(self, conn: Conn, model: str, dim: int) -> None:
+        """(Re)build `model`'s lists: k-means over a sample, then every vector to its list.
+
+        Runs in the caller's transaction, under the model's lock.
+        """
+        started = time.perf_counter()
+        rows = await _count(conn, {"model": model, "dim": dim, "cap": None})
+        count = list_count(rows)
+        share = min(1.0, sample_size(count) / max(rows, 1))
+        rng = np.random.default_rng(rows)
+        picked = [m[rng.random(len(m)) < share] async for _, m in _pages(conn, model, dim)]
+        centroids = train(np.concatenate(picked), count, seed=rows)
+        row = await (await conn.execute(_Q["ivf_next_list"])).fetchone()
+        assert row is not None  # an aggregate always has its row
+        first = int(row["next"])
+        ids = np.arange(first, first + len(centroids), dtype=np.int64)
+        await conn.execute(_Q["ivf_clear_lists"], {"model": model})
+        async with conn.cursor() as cursor:
+            _adapt_vectors(cursor)
+            await cursor.executemany(
+                _Q["ivf_add_list"],
+                [
+                    {"list_id": int(i), "model": model, "centroid": c}
+                    for i, c in zip(ids, centroids, strict=True)
+                ],
+            )
+        async for owners, matrix in _pages(conn, model, dim):
+            nearest = ids[assign(matrix, centroids)]
+            params = {"model": model, "owners": owners, "lists": nearest.tolist()}
+            await conn.execute(_Q["ivf_assign"], params)
+        await conn.execute(_Q["ivf_save_index"], {"model": model, "dim": dim, "trained_rows": rows})
+        await conn.execute(_Q["ivf_analyze"])
+        self._lists[model] = Lists(
+            first=first, dim=dim, ids=ids, centroids=centroids, trained_rows=rows
+        )
+        elapsed = time.perf_counter() - started
+        logger.info(
+            "indexed %d vectors of %r in %d lists in %.1f s", rows, model, len(ids), elapsed
+        )
+
+    async def _ivf_nearest(
+        self,
+        cursor: AsyncCursor[DictRow],
+        query: npt.NDArray[np.float32],
+        params: dict[str, Any],
+        n: int,
+    ) -> list[str] | None:
+        """The `n` owners nearest `query` among the lists nearest it; `None` to scan instead.
+
+        Each list's vectors arrive packed in one binary string and become one numpy
+        matrix: no vector is decoded row by row. `None` when the model is not
+        indexed, or its nearest lists hold fewer than `n` vectors (of the kinds
+        asked for): the exact scan answers then.
+        """
+        conn = cursor.connection
+        lists = await self._centroids(conn, params["model"])
+        dim = len(query)
+        if lists is None or lists.dim != dim:
+            return None
+        top = TopK(n)
+        seen = 0
+        probes = nearest_lists(query, lists.centroids, probe_count(len(lists.ids)))
+        # A few reads of several lists each: fewer round trips, bounded memory.
+        ids = [int(lists.ids[i]) for i in probes]
+        step = lists.per_read(_READ_FLOATS)
+        for start in range(0, len(ids), step):
+            await cursor.execute(
+                _Q["ivf_scan"],
+                {
+                    "model": params["model"],
+                    "dim": dim,
+                    "kinds": params["kinds"],
+                    "lists": ids[start : start + step],
+                    "unlisted": start == 0,
+                },
+            )
+            row = await cursor.fetchone()
+            if row is None or not row["owners"]:
+                continue
+            owners = row["owners"]
+            top.add(query, owners, _unpack_matrix(row["vectors"], len(owners), dim))
+            seen += len(owners)
+        if seen < n:
+            return None
+        return [str(owner) for owner in top.best()]
 
     # --- pgvector ------------------------------------------------------------------------
 
@@ -243,6 +449,48 @@ class PostgresVectors(PostgresConnection):
 
 #: Vectors per fetch of an exact scan (about 3 MB of 384-d vectors).
 _SCAN_PAGE = 2000
+
+
+async def _count(conn: Conn, params: dict[str, Any]) -> int:
+    row = await (await conn.execute(_Q["ivf_count"], params)).fetchone()
+    assert row is not None  # an aggregate always has its row
+    return int(row["n"])
+
+
+#: About how many numbers one read of IVF lists brings (16 MB of float32).
+_READ_FLOATS = 4_000_000
+
+#: A search takes at most this many times its candidates when most are of replaced rows.
+_MAX_WIDEN = 64
+
+#: Vectors per page while the lists are trained.
+_TRAIN_PAGE = 4096
+
+
+async def _pages(
+    conn: Conn, model: str, dim: int
+) -> AsyncIterator[tuple[list[str], npt.NDArray[np.float32]]]:
+    """`model`'s `dim`-dimension vectors, a page at a time: (owners, matrix)."""
+    async with conn.cursor(name="videopipe_ivf_rows", binary=True) as cursor:
+        _adapt_vectors(cursor)
+        await cursor.execute(_Q["ivf_rows"], {"model": model, "dim": dim})
+        while rows := await cursor.fetchmany(_TRAIN_PAGE):
+            matrix = np.stack([row["vector"] for row in rows]).astype(np.float32)
+            yield [row["owner_id"] for row in rows], matrix
+
+
+def _unpack_matrix(data: bytes, rows: int, dim: int) -> npt.NDArray[np.float32]:
+    """`rows` `dim`-dimension `real[]`s in binary format (`array_send`), back to back.
+
+    Each is a 20-byte header, then each element as a 4-byte length and a big-endian
+    float4: one fixed stride, so the whole string is one reshape, not a loop.
+    """
+    stride = 20 + 8 * dim
+    if len(data) != rows * stride:
+        raise StorageError("the stored vectors do not have the dimension their rows say")
+    packed = np.frombuffer(data, dtype=np.uint8).reshape(rows, stride)[:, 20:]
+    values = np.ascontiguousarray(packed).view(">f4")[:, 1::2]
+    return values.astype(np.float32)
 
 
 async def _model_dims(conn: Conn, *, model: str, cap: int) -> Row:

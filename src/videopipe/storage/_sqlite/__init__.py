@@ -24,8 +24,12 @@ class SQLiteStore(SQLiteResults, SQLiteVectors, SQLiteQueue, SQLiteBuckets, SQLi
     IMMEDIATE`): several processes can share one file, and no two of them ever
     claim the same job. The schema is created and upgraded on first use.
 
-    Embeddings are stored as float32 blobs and searched exactly (cosine
-    similarity with numpy), which is fast up to some hundred thousand vectors.
+    Embeddings are stored as float32 blobs. A model with fewer than 20,000
+    vectors is searched exactly (cosine similarity with numpy, in chunks); from
+    then on its vectors are also kept in an inverted-file index in the same
+    file (k-means lists, see the Search guide), and a search reads only the
+    lists nearest its query. A search filtered to some videos reads exactly
+    their vectors, through an index.
 
     Args:
         path: The database file, created if missing; `":memory:"` for a

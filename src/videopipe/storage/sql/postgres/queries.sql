@@ -245,11 +245,12 @@ FROM frame_captions WHERE video_id = %(video_id)s ORDER BY frame_id, id
 
 -- name: upsert_embedding --
 -- The vector travels as binary real[] (%(vector)b): see `_adapt_vectors`.
-INSERT INTO embeddings (owner_id, model, video_id, kind, dim, vector, text_hash)
-VALUES (%(owner_id)s, %(model)s, %(video_id)s, %(kind)s, %(dim)s, %(vector)b, %(text_hash)s)
+INSERT INTO embeddings (owner_id, model, video_id, kind, dim, vector, text_hash, list_id)
+VALUES (%(owner_id)s, %(model)s, %(video_id)s, %(kind)s, %(dim)s, %(vector)b, %(text_hash)s,
+        %(list_id)s)
 ON CONFLICT (owner_id, model) DO UPDATE SET
     video_id = excluded.video_id, kind = excluded.kind, dim = excluded.dim,
-    vector = excluded.vector, text_hash = excluded.text_hash
+    vector = excluded.vector, text_hash = excluded.text_hash, list_id = excluded.list_id
 
 -- name: find_embeddings --
 SELECT text_hash, vector FROM embeddings
@@ -293,6 +294,76 @@ WHERE model = %(model)s AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s:
 SELECT owner_id, vector FROM embeddings
 WHERE video_id = ANY (%(video_ids)s::text[]) AND model = %(model)s
   AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+
+-- name: ivf_index --
+-- A model's IVF index: its dimension, growth, and its first list (new at each training).
+SELECT i.dim, i.trained_rows, i.saved_since,
+       (SELECT min(list_id) FROM vector_lists WHERE model = %(model)s) AS first_list
+FROM vector_index AS i WHERE i.model = %(model)s
+
+-- name: ivf_lock --
+-- One store trains a model's lists at a time; the others wait, then see them.
+SELECT pg_advisory_xact_lock(hashtext('videopipe vector lists ' || %(model)s))
+
+-- name: ivf_lock_shared --
+SELECT pg_advisory_xact_lock_shared(hashtext('videopipe vector lists ' || %(model)s))
+
+-- name: ivf_lists --
+SELECT list_id, centroid FROM vector_lists WHERE model = %(model)s ORDER BY list_id
+
+-- name: ivf_count --
+-- How many vectors of one model and dimension there are, up to %(cap)s (NULL: all).
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM embeddings WHERE model = %(model)s AND dim = %(dim)s LIMIT %(cap)s) AS s
+
+-- name: ivf_rows --
+-- A model's vectors of one dimension, streamed by a server-side cursor.
+SELECT owner_id, vector FROM embeddings WHERE model = %(model)s AND dim = %(dim)s
+
+-- name: ivf_clear_lists --
+DELETE FROM vector_lists WHERE model = %(model)s
+
+-- name: ivf_next_list --
+SELECT coalesce(max(list_id), 0) + 1 AS next FROM vector_lists
+
+-- name: ivf_add_list --
+INSERT INTO vector_lists (list_id, model, centroid) VALUES (%(list_id)s, %(model)s, %(centroid)b)
+
+-- name: ivf_assign --
+-- Each owner's list, in one statement per page.
+UPDATE embeddings AS e SET list_id = a.list_id
+FROM unnest(%(owners)s::text[], %(lists)s::bigint[]) AS a (owner_id, list_id)
+WHERE e.model = %(model)s AND e.owner_id = a.owner_id
+
+-- name: ivf_analyze --
+-- The lists were just filled: the planner learns how many rows each holds.
+ANALYZE embeddings
+
+-- name: ivf_save_index --
+INSERT INTO vector_index (model, dim, trained_rows, saved_since)
+VALUES (%(model)s, %(dim)s, %(trained_rows)s, 0)
+ON CONFLICT (model) DO UPDATE SET
+    dim = excluded.dim, trained_rows = excluded.trained_rows, saved_since = 0
+
+-- name: ivf_saved --
+UPDATE vector_index SET saved_since = %(saved_since)s WHERE model = %(model)s
+
+-- name: ivf_scan --
+-- The vectors of some lists, and with %(unlisted)s those of no list (saved while
+-- pgvector answered), optionally of some kinds: the owners, and the vectors packed
+-- in one binary string (array_send of each real[]; both aggregates read the rows
+-- in one order). A list holds vectors of one model and dimension only, so
+-- embeddings_list is the one index that fits, however stale the statistics.
+SELECT array_agg(owner_id) AS owners, string_agg(array_send(vector), ''::bytea) AS vectors
+FROM (
+    SELECT owner_id, vector FROM embeddings
+    WHERE list_id = ANY (%(lists)s::bigint[])
+      AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+    UNION ALL
+    SELECT owner_id, vector FROM embeddings
+    WHERE %(unlisted)s AND list_id IS NULL AND model = %(model)s AND dim = %(dim)s
+      AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+) AS e
 
 -- name: term_counts --
 -- How many documents hold each term, counted up to %(cap)s (a GIN probe per term).

@@ -148,11 +148,11 @@ ON CONFLICT (id) DO UPDATE SET
 SELECT * FROM frame_captions WHERE video_id = :video_id ORDER BY frame_id, id
 
 -- name: upsert_embedding --
-INSERT INTO embeddings (owner_id, model, video_id, kind, dim, vector, text_hash)
-VALUES (:owner_id, :model, :video_id, :kind, :dim, :vector, :text_hash)
+INSERT INTO embeddings (owner_id, model, video_id, kind, dim, vector, text_hash, list_id)
+VALUES (:owner_id, :model, :video_id, :kind, :dim, :vector, :text_hash, :list_id)
 ON CONFLICT (owner_id, model) DO UPDATE SET
     video_id = excluded.video_id, kind = excluded.kind, dim = excluded.dim,
-    vector = excluded.vector, text_hash = excluded.text_hash
+    vector = excluded.vector, text_hash = excluded.text_hash, list_id = excluded.list_id
 
 -- name: find_embeddings --
 SELECT text_hash, vector FROM embeddings
@@ -200,6 +200,60 @@ WHERE e.model = :model
 SELECT e.rowid AS rid, e.vector FROM json_each(:video_ids) AS v
 JOIN embeddings AS e INDEXED BY embeddings_video ON e.video_id = v.value AND e.model = :model
 WHERE (:kinds IS NULL OR e.kind IN (SELECT value FROM json_each(:kinds)))
+
+-- name: ivf_index --
+-- A model's IVF index: its dimension, growth, and its first list (new at each training).
+SELECT i.dim, i.trained_rows, i.saved_since,
+       (SELECT min(list_id) FROM vector_lists WHERE model = :model) AS first_list
+FROM vector_index AS i WHERE i.model = :model
+
+-- name: ivf_lists --
+SELECT list_id, centroid FROM vector_lists WHERE model = :model ORDER BY list_id
+
+-- name: ivf_count --
+-- How many vectors of one model and dimension there are, up to :cap (-1: no cap).
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM embeddings WHERE model = :model AND dim = :dim LIMIT :cap)
+
+-- name: ivf_rows --
+-- A model's vectors of one dimension, a page at a time in rowid order.
+SELECT rowid AS rid, vector FROM embeddings
+WHERE model = :model AND dim = :dim AND rowid > :after ORDER BY rowid LIMIT :page
+
+-- name: ivf_clear_list --
+DELETE FROM vector_postings WHERE id >= :lo AND id < :hi
+
+-- name: ivf_clear_lists --
+DELETE FROM vector_lists WHERE model = :model
+
+-- name: ivf_next_list --
+SELECT coalesce(max(list_id), 0) + 1 AS next FROM vector_lists
+
+-- name: ivf_add_list --
+INSERT INTO vector_lists (list_id, model, centroid) VALUES (:list_id, :model, :centroid)
+
+-- name: ivf_assign --
+UPDATE embeddings SET list_id = :list_id WHERE rowid = :rid
+
+-- name: ivf_save_index --
+INSERT INTO vector_index (model, dim, trained_rows, saved_since)
+VALUES (:model, :dim, :trained_rows, 0)
+ON CONFLICT (model) DO UPDATE SET
+    dim = excluded.dim, trained_rows = excluded.trained_rows, saved_since = 0
+
+-- name: ivf_saved --
+UPDATE vector_index SET saved_since = :saved_since WHERE model = :model
+
+-- name: alive_owners --
+-- How many of these owners' segments or captions still exist.
+SELECT (SELECT count(*) FROM transcript_segments WHERE id IN (SELECT value FROM json_each(:ids)))
+     + (SELECT count(*) FROM frame_captions WHERE id IN (SELECT value FROM json_each(:ids))) AS n
+
+-- name: ivf_scan --
+-- The vectors of one list (a range of postings' ids), optionally of some kinds.
+SELECT owner_id, vector FROM vector_postings
+WHERE id >= :lo AND id < :hi
+  AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
 
 -- name: term_counts --
 -- How many documents hold each term, and how many documents there are.
