@@ -289,7 +289,8 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     url = await check_store_exists(settings)
     out = Path(args.out) if args.out else Path(settings.data_dir) / "reports"
     async with open_store(url) as store:
-        report = await write_report(store, await resolve_video(store, args.video), out)
+        video = await resolve_video(store, args.video)
+        report = await write_report(store, video, out, player=args.player)
     say(f"report:     {report.html_path}")
     say(f"storyboard: {report.png_path}")
     return 0

@@ -274,6 +274,11 @@ def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     p = command("report", "write a video's HTML report and storyboard PNG")
     p.add_argument("video", metavar="FILE_OR_ID", help="the video, by its file or its ID")
     p.add_argument("--out", metavar="DIR", help="where to write them (default: DATA_DIR/reports)")
+    p.add_argument(
+        "--player",
+        action="store_true",
+        help="add a video player of the local file, which the times and anchors seek",
+    )
 
     command("stats", "queue, video and usage statistics as JSON")
     command("settings", "the configuration read from the environment, and the provider chosen")
