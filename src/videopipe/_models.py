@@ -261,9 +261,11 @@ class SearchHit(_Record):
     """One search result: a transcript segment or a frame caption, with where it is in the video.
 
     `score` is in [0, 1]: for a text query, 0.6 x the cosine similarity plus 0.4 x
-    the share of the query's terms that `text` holds (`matched` lists them); for a
-    vector alone, the cosine similarity. `file` is the video's original path or
-    URL, `title` its file name, and `link` a URL that opens the moment
+    the share of the query's terms that `text` holds (`matched` lists them; a term
+    counts more the fewer of the candidates hold it), and at least 0.9 x the
+    cosine similarity; for a vector alone, the cosine similarity. `file` is the
+    video's original path or URL, `title` its file
+    name, and `link` a URL that opens the moment
     (`file:///videos/talk.mp4#t=12.5`). `on_screen_text_only` marks a caption
     that is only the text read in the frame, with no description (the local
     provider has no vision model).
