@@ -430,3 +430,18 @@ async def test_hits_name_the_file_and_link_to_the_moment(store) -> None:
     caption = hits[caption_id(frame_id("demo", 0))]
     assert (caption.title, caption.link) == ("demo.mp4", "file:///videos/demo.mp4#t=0")
     assert caption.frame_path == "frames/demo/scene_000.jpg"
+
+
+async def test_hits_carry_the_title_set_for_their_video(store) -> None:
+    await _two_videos(store)
+    await _embed(store)
+    talk = await store.get_video("talk")
+    await store.upsert_video(talk.model_copy(update={"title": "Q3 all-hands"}))
+    hits = await store.search([1.0, 0.0, 0.0], model="m", keywords="words slide", min_score=0.0)
+    titles = {(h.video_id, h.title) for h in hits}
+    assert titles == {("talk", "Q3 all-hands"), ("demo", "demo.mp4")}
+    assert {h.file for h in hits if h.video_id == "talk"} == {"/videos/talk.mp4"}
+    # Cleared again, the file name is back.
+    await store.upsert_video(talk.model_copy(update={"title": None}))
+    hits = await store.search([1.0, 0.0, 0.0], model="m", kinds=["segment"], video_ids=["talk"])
+    assert {h.title for h in hits} == {"talk.mp4"}

@@ -31,6 +31,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("videopipe process talk.mp4", "process one video, with a progress bar"),
         ("videopipe process --concurrency 4 videos/*.mp4", "four videos at a time"),
         ("videopipe process talk.mp4 --force vision", "redo the vision stage (and after)"),
+        ("videopipe process talk.mp4 --title 'Q3 all-hands'", "the name hits and reports show"),
         ("videopipe process --json *.mp4 | jq .status", "one JSON object per input"),
         ("videopipe process --dry-run *.mp4", "the expected calls and cost, nothing run"),
     ],
@@ -199,6 +200,10 @@ def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         help="redo these stages (or 'all') even if they completed before",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--title",
+        help="what search hits and reports call the video (one file; default: its file name)",
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",

@@ -73,7 +73,7 @@ def page_html(data: ReportData, *, player: bool = False) -> str:
     runs the one script that seeks the player to the page's fragment (`#t=12.5`,
     or a scene's or segment's anchor), and nothing else.
     """
-    title = f"videopipe report: {data.video.id}"
+    title = f"videopipe report: {data.video.title or data.video.id}"
     source = playable_file(data) if player else None
     # Captions and transcripts are untrusted: even if some markup slipped
     # through, the page could load nothing and run nothing (but the player's script).
@@ -132,8 +132,12 @@ def header_html(video: Video) -> str:
     if video.has_audio is not None:
         facts.append("audio" if video.has_audio else "no audio")
     parts = [
-        f"<h1>{escape(video.id)} {_badge(video.status.value)}</h1>",
+        f"<h1>{escape(video.title or video.id)} {_badge(video.status.value)}</h1>",
         f'<p class="vp-meta">{escape(" · ".join(facts))}</p>',
+    ]
+    if video.title:
+        parts.append(f'<p class="vp-meta">id: {escape(video.id)}</p>')
+    parts += [
         f'<p class="vp-meta">source: {escape(video.original_path)}</p>',
     ]
     if video.error:
