@@ -2,12 +2,14 @@
 
 Eight talks, each a run of slides: a coloured slide per spoken sentence
 (espeak-ng), some with burnt-in text (codes, slide numbers, names) drawn with
-Pillow's bundled font (the system FFmpeg has no `drawtext`: it was built without
-libfreetype). 66 distinct sentences, with groups that share most words and
-differ only by a number or a name, and 16 on-screen texts. The talks are
-processed by the real default pipeline with `LocalProvider` into SQLite under
-the work directory; media, database and processed files stay there, so a rerun
-only searches (a completed video costs the pipeline no work).
+Pillow's bundled font, as `scripts/make_media.py` draws its slides
+(imageio-ffmpeg's FFmpeg has `drawtext`, but it needs a font file, and no system
+font is assumed). 66 distinct sentences, with groups that share most words and
+differ only by a number or a name, spread over the talks, and 16 on-screen
+texts. The talks are processed by the real default pipeline with
+`LocalProvider` into SQLite under the work directory; media, database and
+processed files stay there, so a rerun only searches (a completed video costs
+the pipeline no work).
 
 An answer is a moment, not an ID: the video, the kind (`segment` for what is
 said, `caption` for what is shown) and the middle of the sentence or slide. A hit
