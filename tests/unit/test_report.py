@@ -589,3 +589,16 @@ def test_write_report_and_the_cli_add_the_player(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     assert main(["report", "--db", f"sqlite:///{db}", VID, "--out", str(out), "--player"]) == 0
     assert PLAYER_SRC.findall((out / f"{VID}.html").read_text()) == [played.as_uri()]
+
+
+async def test_a_titled_video_is_called_by_its_title_everywhere(store: MemoryStore) -> None:
+    video = await store.get_video(VID)
+    await store.upsert_video(video.model_copy(update={"title": f"Q3 {HOSTILE}"}))
+    report = await vp.load_report(store, VID)
+    page = report.to_html()
+    shown = "Q3 &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    assert f"<title>videopipe report: {shown}" in page
+    assert f"<h1>{shown}" in page
+    assert f'<p class="vp-meta">id: {VID}</p>' in page
+    assert "<script>" not in page
+    assert report.table().splitlines()[1] == f"title: Q3 {HOSTILE}"
