@@ -42,6 +42,7 @@ __all__ = [
     "Video",
     "VideoStatus",
     "caption_id",
+    "clean_title",
     "frame_id",
     "scene_id",
     "segment_id",
@@ -114,10 +115,15 @@ class VideoStatus(StrEnum):
 
 
 class Video(_Record):
-    """A video known to the store."""
+    """A video known to the store.
+
+    `title` is what search hits and reports call it: set by `Pipeline.run(title=)`
+    or `videopipe process --title`; without one, they use the file's name.
+    """
 
     id: str
     original_path: str
+    title: str | None = None
     normalized_path: str | None = None
     audio_path: str | None = None
     duration_sec: float | None = None
@@ -133,6 +139,27 @@ class Video(_Record):
     @classmethod
     def _safe_id(cls, value: str) -> str:
         return validate_id(value, what="video id")
+
+    @field_validator("title")
+    @classmethod
+    def _clean_title(cls, value: str | None) -> str | None:
+        return clean_title(value)
+
+
+def clean_title(title: str | None) -> str | None:
+    """A title on one line, its whitespace collapsed; `None` for a blank one.
+
+    Raises:
+        ConfigurationError: The title is longer than 500 characters.
+    """
+    if title is None:
+        return None
+    cleaned = " ".join(title.split())
+    if len(cleaned) > 500:
+        raise ConfigurationError(
+            f"the title is {len(cleaned)} characters long: at most 500 (a name, not a description)"
+        )
+    return cleaned or None
 
 
 class StageStatus(StrEnum):
@@ -261,9 +288,11 @@ class SearchHit(_Record):
     """One search result: a transcript segment or a frame caption, with where it is in the video.
 
     `score` is in [0, 1]: for a text query, 0.6 x the cosine similarity plus 0.4 x
-    the share of the query's terms that `text` holds (`matched` lists them); for a
-    vector alone, the cosine similarity. `file` is the video's original path or
-    URL, `title` its file name, and `link` a URL that opens the moment
+    the share of the query's terms that `text` holds (`matched` lists them; a term
+    counts more the fewer of the candidates hold it), and at least 0.9 x the
+    cosine similarity; for a vector alone, the cosine similarity. `file` is the
+    video's original path or URL, `title` its title (`Video.title`, else the file
+    name), and `link` a URL that opens the moment
     (`file:///videos/talk.mp4#t=12.5`). `on_screen_text_only` marks a caption
     that is only the text read in the frame, with no description (the local
     provider has no vision model).

@@ -30,10 +30,7 @@ from ._files import RunInputs
 from ._graph import order_stages
 from ._inputs import check_input, video_id_for
 from ._locations import exists, is_url, local_path
-from ._models import (
-    Video,
-    validate_id,
-)
+from ._models import Video, clean_title, validate_id
 from ._progress import ProgressListener
 from ._result import VideoResult
 from ._scratch import Scratch
@@ -281,20 +278,25 @@ class Pipeline:
         return await estimate(sources, stages=self.stages, store=self.store, provider=self.provider)
 
     async def register(
-        self, source: str | os.PathLike[str] | Video, *, video_id: str | None = None
+        self,
+        source: str | os.PathLike[str] | Video,
+        *,
+        video_id: str | None = None,
+        title: str | None = None,
     ) -> Video:
         """Record a video in the store (pending) without processing it, and return it.
 
         The ID is `video_id` when given, else derived from the file's content.
-        Registering the same file twice returns the same video.
+        Registering the same file twice returns the same video. A `title` is
+        stored with it (a later registration without one keeps it).
 
         Raises:
             InputNotFound: No such file.
             EmptyInput: The file is empty.
-            ConfigurationError: `video_id` is not a safe ID.
+            ConfigurationError: `video_id` is not a safe ID, or `title` is too long.
         """
         async with self._fetching() as inputs:
-            return await self._register(source, video_id=video_id, inputs=inputs)
+            return await self._register(source, video_id=video_id, title=title, inputs=inputs)
 
     @asynccontextmanager
     async def _fetching(self) -> AsyncIterator[RunInputs]:
@@ -307,9 +309,13 @@ class Pipeline:
         source: str | os.PathLike[str] | Video,
         *,
         video_id: str | None,
+        title: str | None,
         inputs: RunInputs,
     ) -> Video:
+        title = clean_title(title)
         if isinstance(source, Video):
+            if title is not None:
+                source = source.model_copy(update={"title": title})
             return await self.store.upsert_video(source)
         if is_url(source):
             assert isinstance(source, str)
@@ -329,13 +335,18 @@ class Pipeline:
         try:
             existing = await self.store.get_video(video_id)
         except NotFound:
-            return await self.store.upsert_video(Video(id=video_id, original_path=path))
+            return await self.store.upsert_video(
+                Video(id=video_id, original_path=path, title=title)
+            )
+        update: dict[str, str] = {}
         if existing.original_path != path and not await _exists(
             existing.original_path, self.settings
         ):
-            existing = await self.store.upsert_video(
-                existing.model_copy(update={"original_path": path})
-            )
+            update["original_path"] = path
+        if title is not None and title != existing.title:
+            update["title"] = title
+        if update:
+            existing = await self.store.upsert_video(existing.model_copy(update=update))
         return existing
 
     async def run(
@@ -343,6 +354,7 @@ class Pipeline:
         source: str | os.PathLike[str] | Video,
         *,
         video_id: str | None = None,
+        title: str | None = None,
         force: bool | Iterable[str] = False,
         job_id: str | None = None,
         lease: float | None = None,
@@ -354,6 +366,8 @@ class Pipeline:
             source: A video file's path, or a `Video` already in the store.
             video_id: The ID to give a new video; by default derived from the
                 file's content, so the same file is the same video.
+            title: What search hits and reports call the video (by default its
+                file name); stored with it, and kept by later runs without one.
             force: Redo completed stages: `True` for all, or a set of names
                 (the stages that require them are redone too).
             job_id: The queue job this run belongs to, for usage accounting.
@@ -381,7 +395,7 @@ class Pipeline:
         """
         started = time.perf_counter()
         async with self._fetching() as inputs:
-            video = await self._register(source, video_id=video_id, inputs=inputs)
+            video = await self._register(source, video_id=video_id, title=title, inputs=inputs)
             async with self._one_run(video.id):
                 if not isinstance(self.store, RunLeases):
                     return await execute(
@@ -488,6 +502,7 @@ class Pipeline:
         source: str | os.PathLike[str] | Video,
         *,
         video_id: str | None = None,
+        title: str | None = None,
         force: bool | Iterable[str] = False,
     ) -> VideoResult:
         """The blocking twin of [`run`][videopipe.Pipeline.run] (works in Jupyter too).
@@ -498,7 +513,7 @@ class Pipeline:
 
         async def call() -> VideoResult:
             try:
-                return await self.run(source, video_id=video_id, force=force)
+                return await self.run(source, video_id=video_id, title=title, force=force)
             finally:
                 await self.aclose()
 

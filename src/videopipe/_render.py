@@ -161,5 +161,8 @@ CSS = """
   border-radius:4px;flex:none}
 .vp-report code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
   font-size:.85em;font-style:normal;background:#eff1f3;padding:.1em .3em;border-radius:4px}
+.vp-report .vp-player{display:block;width:100%;max-width:960px;max-height:60vh;
+  background:#000;border-radius:8px;margin:.6rem 0}
+.vp-report .vp-seek{font-size:.8rem;margin-left:.4em}
 .vp-report footer{margin-top:1.6rem;color:#8c959f;font-size:.8rem}
 """

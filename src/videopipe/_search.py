@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_MIN_SCORE", "search", "search_blocking"]
 
 #: The score under which a text query's hit is noise: measured on the labeled set of
 #: `benchmarks/bench_search.py` with the `LocalProvider` (see the Search guide).
-DEFAULT_MIN_SCORE = 0.3
+DEFAULT_MIN_SCORE = 0.35
 
 
 def check_text(text: str, *, what: str) -> None:
@@ -64,12 +64,14 @@ async def search(
     or code (`slide 7`, `Q3`, `ZX-4471`) is found even when the embedding cannot
     tell it apart. The query reads as a web search: `"quoted words"` must appear
     as a phrase, `-word` leaves out texts holding it. A hit's score is in
-    [0, 1] (`0.6 x cosine similarity + 0.4 x the share of the query's terms its
-    text holds`, see `SearchHit.matched`); hits under `min_score` are left out,
-    so a question nothing answers returns no hits. Adjacent hits with the same
-    text in one video come back as one. Each hit names its file (`hit.file`,
-    `hit.title`) and links to the moment (`hit.link`). A vector query needs the
-    `model` that made it, and `keywords` for the full-text part.
+    [0, 1]: `0.6 x cosine similarity + 0.4 x the share of the query's terms its
+    text holds` (see `SearchHit.matched`), each term counting more the fewer
+    candidates hold it, and never less than `0.9 x cosine similarity`; hits under
+    `min_score` are left out, so a question nothing answers returns no hits.
+    Adjacent hits with the same text in one video come back as one. Each hit
+    names its file (`hit.file`, `hit.title`) and links to the moment
+    (`hit.link`). A vector query needs the `model` that made it, and `keywords`
+    for the full-text part.
 
     Examples:
         ```python
@@ -88,7 +90,7 @@ async def search(
         kinds: Only `"segment"` or `"caption"` hits.
         video_ids: Only these videos.
         keywords: The words for the full-text index; a text query is its own keywords.
-        min_score: Leave out hits scoring less; default `DEFAULT_MIN_SCORE` (0.3) for
+        min_score: Leave out hits scoring less; default `DEFAULT_MIN_SCORE` (0.35) for
             a query with words, 0 for a vector alone (its cosine similarity).
 
     Returns:

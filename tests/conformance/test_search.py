@@ -215,10 +215,10 @@ async def _slides(store) -> None:
     caps[1] = caps[1].model_copy(update={"ocr_text": "Invoice ZX-44710"})
     caps[2] = caps[2].model_copy(update={"caption": "a chart", "ocr_text": "Revenue grew"})
     await store.save_captions("talk", caps)
-    # The embedding "misses" the code: for the query [1, 0, 0] (cosines 0.3, 0, 0.2, 0.1),
+    # The embedding "misses" the code: for the query [1, 0, 0] (cosines 0.25, 0, 0.2, 0.1),
     # the caption showing it is the farthest.
     vectors = {
-        segment_id("talk", 0): [0.3, math.sqrt(1 - 0.3**2), 0.0],
+        segment_id("talk", 0): [0.25, math.sqrt(1 - 0.25**2), 0.0],
         caption_id(frame_id("talk", 0)): [0.0, 0.0, 1.0],
         caption_id(frame_id("talk", 1)): [0.2, math.sqrt(1 - 0.2**2), 0.0],
         caption_id(frame_id("talk", 2)): [0.1, math.sqrt(1 - 0.1**2), 0.0],
@@ -324,6 +324,42 @@ async def test_a_number_tells_sentences_apart(store) -> None:
     assert hits[0].score > hits[1].score
 
 
+async def test_a_number_word_is_its_digits(store) -> None:
+    """Speech recognition writes "region four" as often as "region 4"; people type `4`."""
+    texts = ["the budget for region four was approved", "the budget for region 2 was approved"]
+    await _segments(store, texts, [0.8, 0.9])
+    hits = await store.search([1.0, 0.0], model="m", k=2, keywords="budget for region 4")
+    assert hits[0].id == segment_id("talk", 0)
+    assert hits[0].matched == ["budget", "region", "4"]
+    hits = await store.search([1.0, 0.0], model="m", k=2, keywords="region two")
+    assert hits[0].id == segment_id("talk", 1)
+    assert hits[0].matched == ["region", "2"]
+
+
+async def test_the_word_that_tells_candidates_apart_counts_most(store) -> None:
+    """A rare word found (a name) outweighs two common ones (the words every candidate shares)."""
+    names = ["Maria", "David", "Lucas", "Kenji", "Sofia"]
+    texts = [f"{name} presented the sales forecast" for name in names]
+    texts.append("Speaker: Aisha Okafor, head of sales")
+    # The embedding prefers the forecasts; only the last text names Aisha.
+    await _segments(store, texts, [0.7] * 5 + [0.6])
+    hits = await store.search([1.0, 0.0], model="m", k=6, keywords="Aisha sales forecast")
+    assert hits[0].id == segment_id("talk", 5)
+    assert hits[0].matched == ["aisha", "sales"]
+    # Each forecast holds two of the three words too, but the two every forecast holds.
+    assert all(h.matched == ["sales", "forecast"] for h in hits[1:])
+
+
+async def test_a_close_paraphrase_keeps_most_of_its_cosine(store) -> None:
+    """Lacking the query's words, a hit still scores 0.9 x its cosine (`COSINE_FLOOR`)."""
+    texts = ["the elevator is out of service", "the coffee machine is broken"]
+    await _segments(store, texts, [0.8, 0.3])
+    hits = await store.search([1.0, 0.0], model="m", k=2, keywords="the lift is broken")
+    assert [h.id for h in hits] == [segment_id("talk", 0), segment_id("talk", 1)]
+    assert hits[0].score == pytest.approx(0.9 * 0.8, abs=1e-6)
+    assert hits[1].score == pytest.approx(0.6 * 0.3 + 0.4 / 2, abs=1e-6)  # one word of two
+
+
 async def test_codes_are_whole_terms(store) -> None:
     texts = ["revenue in Q3 rose", "revenue in Q4 rose", "order ZX-4471 shipped", "order ZX-4472"]
     await _segments(store, texts, [0.9, 0.9, 0.9, 0.9])
@@ -394,3 +430,18 @@ async def test_hits_name_the_file_and_link_to_the_moment(store) -> None:
     caption = hits[caption_id(frame_id("demo", 0))]
     assert (caption.title, caption.link) == ("demo.mp4", "file:///videos/demo.mp4#t=0")
     assert caption.frame_path == "frames/demo/scene_000.jpg"
+
+
+async def test_hits_carry_the_title_set_for_their_video(store) -> None:
+    await _two_videos(store)
+    await _embed(store)
+    talk = await store.get_video("talk")
+    await store.upsert_video(talk.model_copy(update={"title": "Q3 all-hands"}))
+    hits = await store.search([1.0, 0.0, 0.0], model="m", keywords="words slide", min_score=0.0)
+    titles = {(h.video_id, h.title) for h in hits}
+    assert titles == {("talk", "Q3 all-hands"), ("demo", "demo.mp4")}
+    assert {h.file for h in hits if h.video_id == "talk"} == {"/videos/talk.mp4"}
+    # Cleared again, the file name is back.
+    await store.upsert_video(talk.model_copy(update={"title": None}))
+    hits = await store.search([1.0, 0.0, 0.0], model="m", kinds=["segment"], video_ids=["talk"])
+    assert {h.title for h in hits} == {"talk.mp4"}

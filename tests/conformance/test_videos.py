@@ -33,6 +33,7 @@ async def test_every_field_of_a_video_round_trips(store) -> None:
     original = Video(
         id="v-1.2_x",
         original_path="/data/in/v 1.mp4",
+        title="Q3 all-hands: “Budget” — 日本",
         normalized_path="processed/v-1.2_x/normalized.mp4",
         audio_path="processed/v-1.2_x/audio.wav",
         duration_sec=61.25,

@@ -368,3 +368,23 @@ def test_batch_status_json_has_the_documented_fields(cli, media) -> None:
         "video_id", "original_path", "error",  # the fields of each failure
     }  # fmt: skip
     assert (status["id"], status["state"], status["total"]) == (batch_id, "created", 1)
+
+
+@pytest.mark.timeout(120)
+def test_process_title_names_the_video_in_the_store_and_its_report(
+    cli, media, tmp_path: Path
+) -> None:
+    short = str(media["short.mp4"])
+    code, _, err = cli("process", "--title", "Q3", short, str(media["cuts.mp4"]))
+    assert code == 1
+    assert "--title names one video, but 2 files were given" in err
+    code, out, _ = cli("process", "--json", "--title", "  Q3 all-hands ", short)
+    assert code == 0
+    video_id = json.loads(out)["video_id"]
+    with vp.BlockingStore(f"sqlite:///{tmp_path / 'videos.db'}") as store:
+        assert store.get_video(video_id).title == "Q3 all-hands"
+    code, out, _ = cli("report", video_id, "--out", str(tmp_path / "reports"))
+    assert code == 0
+    page = (tmp_path / "reports" / f"{video_id}.html").read_text()
+    assert "<title>videopipe report: Q3 all-hands</title>" in page
+    assert f'<p class="vp-meta">id: {video_id}</p>' in page

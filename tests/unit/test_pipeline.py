@@ -318,6 +318,21 @@ async def test_a_given_video_id_is_used(video_file: Path) -> None:
     assert result.video_id == "lecture-01"
 
 
+async def test_a_title_is_stored_with_the_video_and_kept_by_later_runs(video_file: Path) -> None:
+    store = MemoryStore()
+    pipeline = make([Recorder("a")], store)
+    result = await pipeline.run(video_file, title="  Q3   all-hands\n")
+    assert (await store.get_video(result.video_id)).title == "Q3 all-hands"
+    await pipeline.run(video_file)  # no title given: the stored one stays
+    assert (await store.get_video(result.video_id)).title == "Q3 all-hands"
+    await pipeline.run(video_file, title="Q3 all-hands (final)")
+    assert (await store.get_video(result.video_id)).title == "Q3 all-hands (final)"
+    video = vp.Video(id="given", original_path=str(video_file))
+    assert (await pipeline.register(video, title="Given")).title == "Given"
+    with pytest.raises(vp.ConfigurationError, match="at most 500"):
+        await pipeline.run(video_file, title="x" * 501)
+
+
 async def test_missing_and_empty_inputs_fail_with_typed_errors(tmp_path: Path) -> None:
     pipeline = make([Recorder("a")])
     with pytest.raises(vp.InputNotFound, match="not found"):

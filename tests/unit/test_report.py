@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from PIL import Image
 import videopipe as vp
 from videopipe._models import caption_id, frame_id, scene_id, segment_id
 from videopipe._report import LOCAL_CAPTION_NOTE, TILE_SIZE
+from videopipe._report._html import PLAYER_SCRIPT
 from videopipe.storage import MemoryStore
 
 VID = "vreport0001"
@@ -503,3 +505,100 @@ async def test_notebook_display_of_a_long_video_stays_small(tmp_path: Path) -> N
     assert capped.size == (8 + 5 * (TILE_SIZE[0] + 8), 36 + 2 * (TILE_SIZE[1] + 28 + 8) + 8)
     with pytest.raises(vp.ConfigurationError):
         report.contact_sheet(max_tiles=0)
+
+
+PLAYER_SRC = re.compile(
+    r'<video id="vp-player" class="vp-player" controls preload="metadata" '
+    r'src="([^"]+)"></video>'
+)
+
+
+async def with_local_file(store: MemoryStore, tmp_path: Path, *, normalized: bool) -> Path:
+    """The report's video pointed at a local original (and a normalized copy) that exist."""
+    original = tmp_path / "in put" / "talk.mp4"
+    original.parent.mkdir()
+    original.write_bytes(b"original")
+    copy = tmp_path / "processed" / "normalized.mp4"
+    if normalized:
+        copy.parent.mkdir()
+        copy.write_bytes(b"normalized")
+    video = await store.get_video(VID)
+    await store.upsert_video(
+        video.model_copy(update={"original_path": str(original), "normalized_path": str(copy)})
+    )
+    return copy if normalized else original
+
+
+@pytest.mark.parametrize("normalized", [True, False])
+async def test_player_plays_the_local_file_and_times_seek_it(
+    store: MemoryStore, tmp_path: Path, normalized: bool
+) -> None:
+    """The normalized copy when it is there (browsers play H.264), else the original."""
+    played = await with_local_file(store, tmp_path, normalized=normalized)
+    page = (await vp.load_report(store, VID)).to_html(player=True)
+    (src,) = PLAYER_SRC.findall(page)
+    assert src == played.as_uri()
+    # Each scene's and segment's time seeks the player; their anchors carry their start.
+    for t in ("0", "2", "4", "6"):
+        assert f'<a class="vp-seek" href="#t={t}">play</a>' in page
+    assert '<figure id="scene-002" data-t="4">' in page
+    assert '<tr id="segment-001" data-t="2">' in page
+    # The policy lets in local media and the one script, by its hash; nothing else runs.
+    (policy,) = re.findall(r'Content-Security-Policy" content="([^"]+)"', page)
+    scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+    assert scripts == [PLAYER_SCRIPT]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert policy == (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        f"media-src file:; script-src 'sha256-{digest}'"
+    )
+    assert "<script>alert" not in page  # the hostile transcript is still only text
+
+
+async def test_no_player_unless_asked_or_for_a_file_that_is_not_local(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    page = (await vp.load_report(store, VID)).to_html(player=True)  # the file does not exist
+    assert "<video" not in page
+    assert "<script" not in page.replace("&lt;script", "")
+    assert "No player: the video is not a local file this page may load." in page
+    assert "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\"" in page
+    video = await store.get_video(VID)
+    await store.upsert_video(video.model_copy(update={"original_path": "s3://bucket/talk.mp4"}))
+    assert "<video" not in (await vp.load_report(store, VID)).to_html(player=True)
+    await with_local_file(store, tmp_path, normalized=True)
+    plain = (await vp.load_report(store, VID)).to_html()
+    assert "<video" not in plain
+    assert 'class="vp-seek"' not in plain
+    assert "No player" not in plain
+
+
+def test_write_report_and_the_cli_add_the_player(tmp_path: Path) -> None:
+    from videopipe._cli import main
+
+    db = tmp_path / "videos.db"
+
+    async def setup() -> tuple[Path, vp.Report]:
+        async with vp.open_store(f"sqlite:///{db}") as store:
+            await populate(store, tmp_path)  # type: ignore[arg-type]
+            played = await with_local_file(store, tmp_path, normalized=False)  # type: ignore[arg-type]
+            return played, await vp.write_report(store, VID, tmp_path / "api", player=True)
+
+    played, report = asyncio.run(setup())
+    assert PLAYER_SRC.findall(report.html_path.read_text()) == [played.as_uri()]
+    out = tmp_path / "cli"
+    assert main(["report", "--db", f"sqlite:///{db}", VID, "--out", str(out), "--player"]) == 0
+    assert PLAYER_SRC.findall((out / f"{VID}.html").read_text()) == [played.as_uri()]
+
+
+async def test_a_titled_video_is_called_by_its_title_everywhere(store: MemoryStore) -> None:
+    video = await store.get_video(VID)
+    await store.upsert_video(video.model_copy(update={"title": f"Q3 {HOSTILE}"}))
+    report = await vp.load_report(store, VID)
+    page = report.to_html()
+    shown = "Q3 &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    assert f"<title>videopipe report: {shown}" in page
+    assert f"<h1>{shown}" in page
+    assert f'<p class="vp-meta">id: {VID}</p>' in page
+    assert "<script>" not in page
+    assert report.table().splitlines()[1] == f"title: Q3 {HOSTILE}"

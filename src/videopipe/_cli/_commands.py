@@ -343,7 +343,8 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     data = settings.data_dir if isinstance(settings.data_dir, Path) else Path()
     out = Path(args.out) if args.out else data / "reports"
     async with open_store(url) as store:
-        report = await write_report(store, await resolve_video(store, args.video), out)
+        video = await resolve_video(store, args.video)
+        report = await write_report(store, video, out, player=args.player)
     say(f"report:     {report.html_path}")
     say(f"storyboard: {report.png_path}")
     return 0

@@ -31,6 +31,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("videopipe process talk.mp4", "process one video, with a progress bar"),
         ("videopipe process --concurrency 4 videos/*.mp4", "four videos at a time"),
         ("videopipe process talk.mp4 --force vision", "redo the vision stage (and after)"),
+        ("videopipe process talk.mp4 --title 'Q3 all-hands'", "the name hits and reports show"),
         ("videopipe process --json *.mp4 | jq .status", "one JSON object per input"),
         ("videopipe process --dry-run *.mp4", "the expected calls and cost, nothing run"),
     ],
@@ -243,6 +244,10 @@ def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
+        "--title",
+        help="what search hits and reports call the video (one file; default: its file name)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the expected provider calls and cost of each video, and process nothing",
@@ -317,6 +322,11 @@ def build_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     p = command("report", "write a video's HTML report and storyboard PNG")
     p.add_argument("video", metavar="FILE_OR_ID", help="the video, by its file or its ID")
     p.add_argument("--out", metavar="DIR", help="where to write them (default: DATA_DIR/reports)")
+    p.add_argument(
+        "--player",
+        action="store_true",
+        help="add a video player of the local file, which the times and anchors seek",
+    )
 
     ray = command("ray", "run the pipeline on a Ray cluster (pip install 'videopipe[ray]')")
     engines = ray.add_subparsers(

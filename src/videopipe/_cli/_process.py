@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 
 from .._batch import Err, Ok, process_batch
+from .._exceptions import ConfigurationError
 from .._locations import is_url
 from .._pipeline import Pipeline
 from .._render import plain
@@ -103,6 +104,11 @@ async def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     """Process the videos now; on Ctrl-C, stop, say what happened, exit 130."""
     if args.dry_run:
         return await _dry_run(args, settings)
+    if args.title is not None and len(args.paths) > 1:
+        raise ConfigurationError(
+            f"--title names one video, but {len(args.paths)} files were given: "
+            "process them one at a time to give each its title"
+        )
     items = [(i, p if is_url(p) else Path(p)) for i, p in enumerate(args.paths)]
     outcomes: dict[int, Ok[VideoResult] | Err] = {}
     interrupted: list[bool] = []
@@ -116,7 +122,7 @@ async def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
         async def one(item: tuple[int, Path | str]) -> VideoResult:
             index, path = item
             try:
-                result = await pipeline.run(path, force=force)
+                result = await pipeline.run(path, force=force, title=args.title)
             except Exception as exc:
                 outcomes[index] = Err(exc)
                 raise

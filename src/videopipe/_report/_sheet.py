@@ -64,7 +64,7 @@ def draw_contact_sheet(data: ReportData, *, columns: int, max_tiles: int) -> Ima
     draw = ImageDraw.Draw(sheet)
     font, small = _font(15), _font(13)
     duration = seconds_text(data.video.duration_sec)
-    title = f"{data.video.id} - {count(len(every), 'scene')} - {duration}"
+    title = f"{data.video.title or data.video.id} - {count(len(every), 'scene')} - {duration}"
     if len(tiles) < len(every):
         title += f" (showing {len(tiles)}, evenly spread)"
     draw.text((_TILE_PAD, 10), _ascii(title), fill=_LABEL_FG, font=font)

@@ -28,6 +28,8 @@ def report_table(data: ReportData) -> str:
         f"video {video.id}  {video.status.value}  {seconds_text(video.duration_sec)}  {size}  "
         f"{plain(video.original_path)}"
     ]
+    if video.title:
+        lines.append(f"title: {plain(video.title)}")
     if video.error:
         lines.append(f"error: {plain(video.error)}")
     lines += ["", f"{'stage':<12} {'status':<8} {'seconds':>8}  detail"]

@@ -65,14 +65,22 @@ class VideoReport(ReportData):
         """The video's ID."""
         return self.video.id
 
-    def to_html(self) -> str:
+    def to_html(self, *, player: bool = False) -> str:
         """The report as a self-contained HTML page: no file, font or script is fetched.
+
+        Args:
+            player: Add a `<video>` player of the video's local file (the
+                normalized copy, else the original), which the scenes' and
+                segments' times and anchors seek (`report.html#t=12.5`,
+                `report.html#scene-003`). The page's policy then loads media from
+                local files and runs that one script; a video that is not a local
+                file gets a note instead of a player.
 
         Returns:
             The page: the storyboard with thumbnails as `data:` URIs, the whole
             transcript with timestamps, the captions, the stages and the usage.
         """
-        return page_html(self)
+        return page_html(self, player=player)
 
     def _repr_html_(self) -> str:
         return notebook_html(self)
@@ -139,7 +147,11 @@ async def load_report(store: Results, video_id: str) -> VideoReport:
 
 
 async def write_report(
-    store: Results, video_id: str, out_dir: str | os.PathLike[str] = "reports"
+    store: Results,
+    video_id: str,
+    out_dir: str | os.PathLike[str] = "reports",
+    *,
+    player: bool = False,
 ) -> Report:
     """Write a video's HTML report and storyboard contact sheet.
 
@@ -154,6 +166,8 @@ async def write_report(
         video_id: The video's ID.
         out_dir: Where to write `{video_id}.html` and `{video_id}.storyboard.png`;
             created when missing. Existing files of the same names are replaced.
+        player: Add a `<video>` player of the local file, which the times and
+            anchors seek (see [`VideoReport.to_html`][videopipe.VideoReport.to_html]).
 
     Returns:
         The paths of the two files.
@@ -173,11 +187,15 @@ async def write_report(
     """
     data = await load_report(store, video_id)
     out = Path(out_dir)
-    return await anyio.to_thread.run_sync(_write_files, data, out)
+    return await anyio.to_thread.run_sync(_write_files, data, out, player)
 
 
 def write_report_blocking(
-    store_url: str, video_id: str, out_dir: str | os.PathLike[str] = "reports"
+    store_url: str,
+    video_id: str,
+    out_dir: str | os.PathLike[str] = "reports",
+    *,
+    player: bool = False,
 ) -> Report:
     """The blocking twin of [`write_report`][videopipe.write_report], for scripts and notebooks.
 
@@ -190,16 +208,16 @@ def write_report_blocking(
 
     async def call() -> Report:
         async with open_store(store_url) as store:
-            return await write_report(store, video_id, out_dir)
+            return await write_report(store, video_id, out_dir, player=player)
 
     return run_blocking(call)
 
 
-def _write_files(data: VideoReport, out: Path) -> Report:
+def _write_files(data: VideoReport, out: Path, player: bool = False) -> Report:
     out.mkdir(parents=True, exist_ok=True)
     html_path = out / f"{data.video.id}.html"
     png_path = out / f"{data.video.id}.storyboard.png"
-    page = data.to_html()
+    page = data.to_html(player=player)
     _replace(html_path, page.encode("utf-8"))
     buffer = io.BytesIO()
     data.contact_sheet().save(buffer, format="PNG", optimize=True)

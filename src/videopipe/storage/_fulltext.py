@@ -16,6 +16,7 @@ hit must hold, and `-word` leaves out every text holding `word`.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "COMMON_MIN",
     "COMMON_SHARE",
+    "NUMBER_WORDS",
     "STOPWORDS",
     "TextQuery",
     "coverage",
@@ -32,6 +34,7 @@ __all__ = [
     "holds",
     "rarer",
     "search_docs",
+    "term_weights",
     "terms",
     "tsvector",
 ]
@@ -101,14 +104,33 @@ STOPWORDS = frozenset(
 )
 
 
+#: Number words are their digits: speech recognition writes "region four" as often as
+#: "region 4", and people type `4`.
+NUMBER_WORDS = {
+    word: str(n)
+    for n, word in enumerate(
+        [
+            *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+            *("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen"),
+            *("seventeen", "eighteen", "nineteen", "twenty"),
+        ]
+    )
+}
+
+
 def terms(text: str) -> list[str]:
     """The terms of `text`, in order (with repeats), as every backend indexes them.
+
+    A number word from zero to twenty is its digits (`NUMBER_WORDS`).
 
     Examples:
         >>> terms("Order ZX-4471 shipped in Q3, at 3.5 units.")
         ['order', 'zx-4471', 'shipped', 'in', 'q3', 'at', '3.5', 'units']
+        >>> terms("Episode Four")
+        ['episode', '4']
     """
-    return _TERM.findall(unicodedata.normalize("NFKC", text).casefold())
+    found = _TERM.findall(unicodedata.normalize("NFKC", text).casefold())
+    return [NUMBER_WORDS.get(term, term) for term in found]
 
 
 def document_terms(text: str) -> str:
@@ -242,14 +264,42 @@ def _has_phrase(text_terms: Sequence[str], phrase: tuple[str, ...]) -> bool:
     )
 
 
-def coverage(text_terms: Sequence[str], query: TextQuery) -> tuple[float, list[str]]:
-    """The share of the query's wanted terms a text holds, and those terms."""
+def coverage(
+    text_terms: Sequence[str], query: TextQuery, weights: Mapping[str, float] | None = None
+) -> tuple[float, list[str]]:
+    """The share of the query's wanted terms a text holds, and those terms.
+
+    With `weights` (see `term_weights`), each term counts its weight (missing: 1).
+    """
     wanted = query.wanted
     if not wanted:
         return 0.0, []
     present = set(text_terms)
     found = [w for w in wanted if w in present]
-    return len(found) / len(wanted), found
+    if weights is None:
+        return len(found) / len(wanted), found
+    total = sum(weights.get(w, 1.0) for w in wanted)
+    return sum(weights.get(w, 1.0) for w in found) / total, found
+
+
+def term_weights(wanted: Iterable[str], texts: Sequence[set[str]]) -> dict[str, float]:
+    """How much each wanted term tells `texts` apart: 1 when at most one holds it, less the more do.
+
+    `1 / (1 + ln(n))` for a term `n` of the texts hold: held by 5, it counts 0.38;
+    by 50, 0.20. Over a search's candidates, the term that separates them (`4`
+    among five `region N` sentences, `Aisha` among sales forecasts) counts more
+    than the words they all share.
+
+    Examples:
+        >>> w = term_weights(["budget", "4"], [{"budget", "3"}, {"budget", "4"}, {"budget"}])
+        >>> round(w["budget"], 2), w["4"]
+        (0.48, 1.0)
+    """
+    weights = {}
+    for term in wanted:
+        held = sum(1 for text in texts if term in text)
+        weights[term] = 1.0 / (1.0 + math.log(max(held, 1)))
+    return weights
 
 
 #: A word more than this share of the documents hold is left out of the full-text

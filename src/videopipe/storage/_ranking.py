@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from .._exceptions import ConfigurationError
 from .._models import SearchHit
-from ._fulltext import TextQuery, coverage, holds, terms
+from ._fulltext import TextQuery, coverage, holds, term_weights, terms
 
 __all__ = [
     "LINK_SCHEMES",
@@ -119,10 +119,16 @@ def scored_hits(
 
 
 #: Fused score = VECTOR_WEIGHT x cosine similarity (below 0 counts as 0) + TEXT_WEIGHT x
-#: the share of the query's terms the text holds. Chosen on `benchmarks/bench_search.py`,
-#: against reciprocal rank fusion (see the Search guide).
+#: the share of the query's terms the text holds, and at least COSINE_FLOOR x cosine.
+#: Chosen on `benchmarks/bench_search.py`, against reciprocal rank fusion (see the
+#: Search guide).
 VECTOR_WEIGHT = 0.6
 TEXT_WEIGHT = 0.4
+#: The share of terms counts each term by how few of the candidates hold it (`term_weights`).
+RARE_TERMS_WEIGH_MORE = True
+#: A hit scores at least this share of its cosine similarity, so the query words it
+#: lacks never sink a close paraphrase below a text that merely shares a word.
+COSINE_FLOOR = 0.9
 
 #: Hits of the same text in one video, less than this many seconds apart, are one hit.
 MERGE_GAP = 1.0
@@ -147,28 +153,38 @@ def fuse(
     """The best `k` hits of the candidates (hit, cosine similarity), scored in [0, 1].
 
     With a text `query`, a hit must hold its phrases and none of its excluded words,
-    and scores `VECTOR_WEIGHT * cosine + TEXT_WEIGHT * share of terms found`;
+    and scores `max(VECTOR_WEIGHT * cosine + TEXT_WEIGHT * share, COSINE_FLOOR * cosine)`,
+    where the share of the query's terms found weighs each term by how few of the
+    candidates hold it (`term_weights`, when `RARE_TERMS_WEIGH_MORE`);
     `SearchHit.matched` lists the terms found. Without one, the score is the cosine
     similarity (clipped to [0, 1]). Hits under `min_score` are left out, and
     adjacent hits with the same text in one video merge into one (see `merge_adjacent`).
     """
     if k <= 0:
         return []
-    scored: list[SearchHit] = []
+    pool: list[tuple[SearchHit, float, list[str]]] = []
     seen: set[tuple[str, str]] = set()
     for hit, cosine in candidates:
         if (hit.kind, hit.id) in seen:
             continue
         seen.add((hit.kind, hit.id))
-        similarity = min(max(float(cosine), 0.0), 1.0)
+        text_terms = terms(hit.text) if query is not None else []
+        if query is not None and not holds(text_terms, query):
+            continue
+        pool.append((hit, min(max(float(cosine), 0.0), 1.0), text_terms))
+    wanted = query.wanted if query is not None else ()
+    weights = (
+        term_weights(wanted, [set(t) for _, _, t in pool])
+        if wanted and RARE_TERMS_WEIGH_MORE
+        else None
+    )
+    scored: list[SearchHit] = []
+    for hit, similarity, text_terms in pool:
         score, found = similarity, list[str]()
-        if query is not None:
-            text_terms = terms(hit.text)
-            if not holds(text_terms, query):
-                continue
-            if query.wanted:
-                share, found = coverage(text_terms, query)
-                score = VECTOR_WEIGHT * similarity + TEXT_WEIGHT * share
+        if query is not None and wanted:
+            share, found = coverage(text_terms, query, weights)
+            score = VECTOR_WEIGHT * similarity + TEXT_WEIGHT * share
+            score = max(score, COSINE_FLOOR * similarity)
         if score >= min_score:
             scored.append(hit.model_copy(update={"score": round(score, 6), "matched": found}))
     merged = merge_adjacent(scored)
@@ -250,14 +266,14 @@ class TopK:
         return list(self.keys[np.argsort(-self.scores, kind="stable")])
 
 
-def with_source(hit: SearchHit, original_path: str | None) -> SearchHit:
-    """`hit` with its video's file, title (the file name) and a link to the moment."""
+def with_source(hit: SearchHit, original_path: str | None, title: str | None = None) -> SearchHit:
+    """`hit` with its video's file, title (`title`, else the file name) and a link to the moment."""
     if original_path is None:
         return hit
     return hit.model_copy(
         update={
             "file": original_path,
-            "title": file_title(original_path),
+            "title": title or file_title(original_path),
             "link": moment_link(original_path, hit.t_start),
         }
     )

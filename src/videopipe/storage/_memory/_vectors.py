@@ -91,7 +91,7 @@ class MemoryVectors(MemoryState):
                 t_end=seg.t_end,
                 score=score,
             )
-            return with_source(hit, self._original_path(e.video_id))
+            return with_source(hit, *self._source(e.video_id))
         cap = next(c for c in self.captions[e.video_id] if c.id == e.owner_id)
         frame = next((f for f in self.frames.get(e.video_id, []) if f.id == cap.frame_id), None)
         scene = None
@@ -109,8 +109,8 @@ class MemoryVectors(MemoryState):
             frame_path=frame.path if frame else None,
             score=score,
         )
-        return with_source(hit, self._original_path(e.video_id))
+        return with_source(hit, *self._source(e.video_id))
 
-    def _original_path(self, video_id: str) -> str | None:
+    def _source(self, video_id: str) -> tuple[str | None, str | None]:
         video = self.videos.get(video_id)
-        return None if video is None else video.original_path
+        return (None, None) if video is None else (video.original_path, video.title)

@@ -559,7 +559,7 @@ async def _hits(conn: Conn, rows: Sequence[Row]) -> dict[tuple[str, str], Search
                 score=0.0,
             )
             source = _path_out(row["original_path"], row["original_path_raw"])
-            details["segment", row["id"]] = with_source(hit, source)
+            details["segment", row["id"]] = with_source(hit, source, row["title"])
     if caption_ids:
         cursor = await conn.execute(_Q["caption_hits"], {"ids": caption_ids})
         for row in await cursor.fetchall():
@@ -574,5 +574,5 @@ async def _hits(conn: Conn, rows: Sequence[Row]) -> dict[tuple[str, str], Search
                 frame_path=_path_out(row["frame_path"], row["frame_path_raw"]),
             )
             source = _path_out(row["original_path"], row["original_path_raw"])
-            details["caption", row["id"]] = with_source(hit, source)
+            details["caption", row["id"]] = with_source(hit, source, row["title"])
     return details

@@ -256,6 +256,7 @@ def _video_params(video: Video) -> dict[str, Any]:
     return {
         "id": video.id,
         "original_path": _path_in(video.original_path),
+        "title": video.title,
         "normalized_path": _path_in(video.normalized_path),
         "audio_path": _path_in(video.audio_path),
         "duration_sec": video.duration_sec,

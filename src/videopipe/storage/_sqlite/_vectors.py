@@ -396,7 +396,8 @@ def _hits(conn: sqlite3.Connection, rows: Sequence[Row]) -> dict[tuple[str, str]
                 t_end=row["t_end"],
                 score=0.0,
             )
-            details["segment", row["id"]] = with_source(hit, _path_out(row["original_path"]))
+            source = _path_out(row["original_path"])
+            details["segment", row["id"]] = with_source(hit, source, row["title"])
     if caption_ids:
         for row in conn.execute(_Q["caption_hits"], {"ids": json.dumps(caption_ids)}):
             has_scene = row["scene_start"] is not None
@@ -409,5 +410,6 @@ def _hits(conn: sqlite3.Connection, rows: Sequence[Row]) -> dict[tuple[str, str]
                 scene=(row["scene_start"], row["scene_end"]) if has_scene else None,
                 frame_path=_path_out(row["frame_path"]),
             )
-            details["caption", row["id"]] = with_source(hit, _path_out(row["original_path"]))
+            source = _path_out(row["original_path"])
+            details["caption", row["id"]] = with_source(hit, source, row["title"])
     return details

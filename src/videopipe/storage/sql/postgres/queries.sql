@@ -96,11 +96,11 @@ LISTEN videopipe_jobs
 -- name: upsert_video --
 -- An existing video keeps its `created_at`.
 INSERT INTO videos (
-    id, original_path, original_path_raw, normalized_path, normalized_path_raw,
+    id, original_path, original_path_raw, title, normalized_path, normalized_path_raw,
     audio_path, audio_path_raw, duration_sec, width, height, has_audio, status, error,
     created_at, updated_at
 ) VALUES (
-    %(id)s, %(original_path)s, %(original_path_raw)s, %(normalized_path)s,
+    %(id)s, %(original_path)s, %(original_path_raw)s, %(title)s, %(normalized_path)s,
     %(normalized_path_raw)s, %(audio_path)s, %(audio_path_raw)s, %(duration_sec)s,
     %(width)s, %(height)s, %(has_audio)s, %(status)s, %(error)s, %(created_at)s,
     %(updated_at)s
@@ -108,6 +108,7 @@ INSERT INTO videos (
 ON CONFLICT (id) DO UPDATE SET
     original_path = excluded.original_path,
     original_path_raw = excluded.original_path_raw,
+    title = excluded.title,
     normalized_path = excluded.normalized_path,
     normalized_path_raw = excluded.normalized_path_raw,
     audio_path = excluded.audio_path,
@@ -398,14 +399,14 @@ WHERE model = %(model)s AND owner_id = ANY (%(ids)s::text[])
 
 -- name: segment_hits --
 SELECT s.id, s.video_id, s.text, s.t_start, s.t_end,
-       v.original_path, v.original_path_raw
+       v.original_path, v.original_path_raw, v.title
 FROM transcript_segments AS s JOIN videos AS v ON v.id = s.video_id
 WHERE s.id = ANY (%(ids)s::text[])
 
 -- name: caption_hits --
 -- A caption's hit spans its frame's scene, and shows the frame.
 SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t,
-       v.original_path, v.original_path_raw,
+       v.original_path, v.original_path_raw, v.title,
        f.path AS frame_path, f.path_raw AS frame_path_raw,
        s.t_start AS scene_start, s.t_end AS scene_end
 FROM frame_captions AS c

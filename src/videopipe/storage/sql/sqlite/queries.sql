@@ -19,14 +19,15 @@ INSERT INTO schema_version (version, name, applied_at) VALUES (:version, :name, 
 -- name: upsert_video --
 -- An existing video keeps its `created_at`.
 INSERT INTO videos (
-    id, original_path, normalized_path, audio_path, duration_sec, width, height,
+    id, original_path, title, normalized_path, audio_path, duration_sec, width, height,
     has_audio, status, error, created_at, updated_at
 ) VALUES (
-    :id, :original_path, :normalized_path, :audio_path, :duration_sec, :width, :height,
-    :has_audio, :status, :error, :created_at, :updated_at
+    :id, :original_path, :title, :normalized_path, :audio_path, :duration_sec, :width,
+    :height, :has_audio, :status, :error, :created_at, :updated_at
 )
 ON CONFLICT (id) DO UPDATE SET
     original_path = excluded.original_path,
+    title = excluded.title,
     normalized_path = excluded.normalized_path,
     audio_path = excluded.audio_path,
     duration_sec = excluded.duration_sec,
@@ -292,13 +293,13 @@ SELECT owner_id, kind, vector FROM embeddings
 WHERE model = :model AND owner_id IN (SELECT value FROM json_each(:ids))
 
 -- name: segment_hits --
-SELECT s.id, s.video_id, s.text, s.t_start, s.t_end, v.original_path
+SELECT s.id, s.video_id, s.text, s.t_start, s.t_end, v.original_path, v.title
 FROM transcript_segments AS s JOIN videos AS v ON v.id = s.video_id
 WHERE s.id IN (SELECT value FROM json_each(:ids))
 
 -- name: caption_hits --
 -- A caption's hit spans its frame's scene, and shows the frame.
-SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t, v.original_path,
+SELECT c.id, c.video_id, c.caption, c.ocr_text, c.t, v.original_path, v.title,
        f.path AS frame_path, s.t_start AS scene_start, s.t_end AS scene_end
 FROM frame_captions AS c
 JOIN videos AS v ON v.id = c.video_id

@@ -1,0 +1,3 @@
+-- Version 8: a video's title, which search hits and reports show (the file name
+-- when it is NULL).
+ALTER TABLE videos ADD COLUMN title TEXT;
