@@ -35,6 +35,8 @@ class Normalize:
 
     Never upscales; keeps the aspect ratio; applies rotation metadata. A video
     without audio still normalizes (and `has_audio` is recorded as `False`).
+    The same pass writes the per-frame scene statistics beside the MP4
+    (`normalized.scenestats`), so `DetectScenes` need not decode it again.
 
     Args:
         height: The largest output height.
@@ -78,6 +80,8 @@ class Normalize:
             fps=self.fps,
             info=probed,
             max_output_bytes=settings.max_output_bytes,
+            # What the scenes stage measures, from the frames this pass decodes anyway.
+            scene_stats=media.scene_stats_path(ctx.paths.normalized),
         )
         await ctx.update_video(
             normalized_path=str(ctx.paths.normalized),
@@ -100,7 +104,10 @@ class DetectScenes:
 
     PySceneDetect's `AdaptiveDetector` finds the cuts (flashes do not count),
     `ThresholdDetector`'s rule the fades through black, and a dissolve detector
-    the cross-dissolves. A black stretch is split between the scenes on either
+    the cross-dissolves. It reads the per-frame statistics `Normalize` stored
+    beside the video when they match it, and decodes the video only when they
+    are missing or stale (data from an older version, another normalize stage).
+    A black stretch is split between the scenes on either
     side (their `content_end` and `content_start` say where it lies), so no
     scene is black frames alone. A video with no cut is one scene. Writes `scenes`.
 
