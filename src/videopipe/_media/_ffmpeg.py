@@ -341,7 +341,7 @@ async def normalize(
         else:
             audio_out.unlink(missing_ok=True)
         if measured is not None:
-            # Bound to the MP4's size and time, which the rename below keeps.
+            # Bound to the MP4's content (size, a hash of its ends): the rename keeps it.
             measured.commit(video_tmp)
         # The video last: its presence is what says "normalized".
         os.replace(video_tmp, video_out)

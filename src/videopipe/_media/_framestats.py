@@ -12,13 +12,14 @@ only when they belong to that very file.
 
 The file: a magic line, blocks of zlib-compressed fixed-size records (one per
 frame), then a JSON trailer (format version, frame rate, sizes, the
-normalized file's size and modification time, the PySceneDetect version)
-with its length and an end marker. It is written under a temporary name and
+normalized file's size and a hash of its first and last 32 kB, the
+PySceneDetect version) with its length and an end marker. It is written under a temporary name and
 renamed into place, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -131,9 +132,24 @@ def _scenedetect_version() -> str:
     return str(scenedetect.__version__)
 
 
-def _identity(video_path: Path) -> dict[str, int]:
-    stat = os.stat(video_path)
-    return {"video_bytes": stat.st_size, "video_mtime_ns": stat.st_mtime_ns}
+_EDGE = 32 * 1024  # bytes hashed at each end of the video
+
+
+def _identity(video_path: Path) -> dict[str, int | str]:
+    """The video's size and a hash of its first and last 32 kB.
+
+    Its content, not its modification time: a copy (a download from object
+    storage, a restored backup) keeps its statistics, while another encode
+    differs in its index (at the front, after `+faststart`) and its last frames.
+    """
+    digest = hashlib.sha256()
+    with video_path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        digest.update(file.read(_EDGE))
+        if size > _EDGE:
+            file.seek(max(_EDGE, size - _EDGE))
+            digest.update(file.read(_EDGE))
+    return {"video_bytes": size, "video_sha256": digest.hexdigest()}
 
 
 class StatsWriter:
@@ -189,8 +205,8 @@ class StatsWriter:
     def commit(self, video_path: Path) -> None:
         """Finish the file, bound to `video_path` as it is now, and rename it into place.
 
-        The video may still be under its temporary name: renaming keeps the size
-        and modification time the file records.
+        The video may still be under its temporary name: what the file records
+        of it (size, a hash of its ends) survives renaming and copying.
         """
         self._flush()
         trailer = json.dumps(
@@ -252,9 +268,9 @@ def open_stats(
 ) -> StoredStats | None:
     """The stats stored for `video_path`, or `None` if missing, stale or of another kind.
 
-    Trusted only if the file's trailer names this very video (size and
-    modification time), this format version and PySceneDetect version, and
-    the frame size `downscale` gives.
+    Trusted only if the file's trailer names this very video (its size and a
+    hash of its first and last 32 kB), this format version and PySceneDetect
+    version, and the frame size `downscale` gives.
 
     Args:
         video_path: The video the statistics must describe.

@@ -64,6 +64,7 @@ async def detect_scenes(
     downscale: float | None = None,
     fade_detection: bool = True,
     max_frames: int | None = None,
+    stats: bool = True,
 ) -> list[tuple[float, float]]:
     """Split a video into scenes; return each scene's `(start, end)` in seconds.
 
@@ -81,6 +82,7 @@ async def detect_scenes(
         downscale=downscale,
         fade_detection=fade_detection,
         max_frames=max_frames,
+        stats=stats,
     )
     return [(span.start, span.end) for span in spans]
 
