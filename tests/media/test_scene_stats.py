@@ -121,3 +121,19 @@ async def test_the_pipeline_writes_stats_beside_the_normalized_file_and_uses_the
     assert [(s.t_start, s.t_end, s.transition_in) for s in scenes] == [
         (d.start, d.end, d.transition_in) for d in decoded
     ]
+
+
+async def test_a_failing_ffmpeg_is_a_media_error_and_leaves_no_stats(media, tmp_path) -> None:
+    """FFmpeg's failure comes out typed (not in an exception group), nothing half-written."""
+    false = shutil.which("false")
+    assert false is not None
+    video = tmp_path / "normalized.mp4"
+    with pytest.raises(vp.MediaError, match="FFmpeg failed to normalize"):
+        await normalize(
+            media["cuts.mp4"],
+            video,
+            tmp_path / "audio.wav",
+            ffmpeg=false,
+            scene_stats=scene_stats_path(video),
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from .._exceptions import FFmpegNotFound, InputTooLarge, MediaError
+from .._exceptions import FFmpegNotFound, InputTooLarge, MediaError, VideopipeError
 from ._framestats import Measures, StatsWriter, detector_size, i420_to_bgr
 from ._probe import MediaInfo, StrPath, probe, target_size
 
@@ -302,31 +302,42 @@ async def normalize(
     video_out.parent.mkdir(parents=True, exist_ok=True)
     audio_out.parent.mkdir(parents=True, exist_ok=True)
     measured: _StatsPipe | None = None
-    if scene_stats is not None:
-        size = target_size(info.width, info.height, height)
-        measured = _StatsPipe(Path(scene_stats), fps=fps, video_size=size)
-    args = normalize_args(
-        src,
-        video_tmp,
-        audio_tmp,
-        info,
-        height=height,
-        fps=fps,
-        stats_pipe=None if measured is None else measured.write_fd,
-    )
-    if max_output_bytes is not None:
-        # `-fs` applies to the output named after it: the MP4, the first one.
-        args[args.index("-map") : args.index("-map")] = ["-fs", str(max_output_bytes)]
     try:
+        if scene_stats is not None:
+            size = target_size(info.width, info.height, height)
+            full = None if max_output_bytes is None else _reached(video_tmp, max_output_bytes)
+            measured = _StatsPipe(Path(scene_stats), fps=fps, video_size=size, stop=full)
+        args = normalize_args(
+            src,
+            video_tmp,
+            audio_tmp,
+            info,
+            height=height,
+            fps=fps,
+            stats_pipe=None if measured is None else measured.write_fd,
+        )
+        if max_output_bytes is not None:
+            # `-fs` applies to the output named after it: the MP4, the first one.
+            args[args.index("-map") : args.index("-map")] = ["-fs", str(max_output_bytes)]
         run = partial(
             run_ffmpeg, args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg, progress=progress
         )
         if measured is None:
             await run()
         else:
-            async with anyio.create_task_group() as group:
-                group.start_soon(anyio.to_thread.run_sync, measured.read)
-                await run(pass_fds=[measured.take_write_fd()])
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(anyio.to_thread.run_sync, measured.read)
+                    await run(pass_fds=[measured.take_write_fd()])
+            except BaseExceptionGroup as errors:
+                # FFmpeg's failure (or the reader's) as itself: a typed error, not a group.
+                first = next(
+                    (e for e in errors.exceptions if isinstance(e, VideopipeError)),
+                    errors.exceptions[0],
+                )
+                # Unless the reader hung up on a full MP4 (FFmpeg then fails on the pipe).
+                if not measured.stopped:
+                    raise first from first.__cause__
         if max_output_bytes is not None and video_tmp.stat().st_size >= max_output_bytes:
             raise InputTooLarge(
                 f"normalizing {src} reached the output limit of {max_output_bytes:,} bytes: "
@@ -356,10 +367,21 @@ async def normalize(
 class _StatsPipe:
     """The reading end of normalize's raw frame copy: measures each frame into a stats file."""
 
-    def __init__(self, out: Path, *, fps: int, video_size: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        out: Path,
+        *,
+        fps: int,
+        video_size: tuple[int, int],
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.size = detector_size(*video_size)
         self._read_fd, self.write_fd = os.pipe()
-        self._write_open = True
+        self._read_open = self._write_open = True
+        self._stop = stop
+        self._fps = fps
+        self.stopped = False
+        """Whether `read` hung up because `stop()` said so."""
         self._writer = StatsWriter(
             out, _temp_sibling(out), fps=float(fps), video_size=video_size, size=self.size
         )
@@ -372,7 +394,12 @@ class _StatsPipe:
         return self.write_fd
 
     def read(self) -> None:
-        """Measure frames until FFmpeg closes the pipe (in a worker thread)."""
+        """Measure frames until FFmpeg closes the pipe (in a worker thread).
+
+        Every second of video it asks `stop()`; when that says to (the MP4 hit
+        `MAX_OUTPUT_BYTES`, so FFmpeg stopped writing it), it hangs up, which
+        ends FFmpeg's other work on the frames at once.
+        """
         width, height = self.size
         frame_bytes = width * height * 3 // 2
         buffer = bytearray(frame_bytes)
@@ -389,7 +416,16 @@ class _StatsPipe:
                     break  # the end (a partial frame only if FFmpeg failed)
                 image = i420_to_bgr(buffer, self.size)
                 self._writer.add(*self._measures.measure(image))
+                if self._stop is not None and self._writer.frames % self._fps == 0 and self._stop():
+                    self.stopped = True
+                    self._close_read()
+                    return
         self._done = True
+
+    def _close_read(self) -> None:
+        if self._read_open:
+            self._read_open = False
+            os.close(self._read_fd)
 
     def commit(self, video: Path) -> None:
         """Finish the stats file, bound to `video`; after FFmpeg succeeded."""
@@ -402,8 +438,19 @@ class _StatsPipe:
         if self._write_open:
             self._write_open = False
             os.close(self.write_fd)
-        os.close(self._read_fd)
+        self._close_read()
         self._writer.discard()
+
+
+def _reached(path: Path, limit: int) -> Callable[[], bool]:
+    """A check whether the file at `path` has grown to `limit` bytes."""
+
+    def check() -> bool:
+        with suppress(OSError):
+            return path.stat().st_size >= limit
+        return False
+
+    return check
 
 
 def normalize_args(
