@@ -67,10 +67,10 @@ def script_hash() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
-def bench_hash(seconds: int, scene_seconds: float) -> str:
+def bench_hash(seconds: int, scene_seconds: float, height: int = 1080) -> str:
     """A hash of what a benchmark clip is made of, so that unrelated edits keep the cache."""
     recipe = [inspect.getsource(make_bench), SOURCES, BENCH_SOURCES, SENTENCES, seconds]
-    return hashlib.sha256(repr([*recipe, scene_seconds]).encode()).hexdigest()[:16]
+    return hashlib.sha256(repr([*recipe, scene_seconds, height]).encode()).hexdigest()[:16]
 
 
 def ffmpeg(*args: str) -> None:
@@ -591,20 +591,26 @@ BENCH_SOURCES = [
 ]
 
 
-def make_bench(out_dir: Path, seconds: int = 60, *, scene_seconds: float = 5.0) -> Path:
-    """A `seconds`-long 1080p30 clip with speech, a cut about every `scene_seconds`; cached.
+def make_bench(
+    out_dir: Path, seconds: int = 60, *, scene_seconds: float = 5.0, height: int = 1080
+) -> Path:
+    """A `seconds`-long 16:9 clip (1080p30) with speech, a cut about every `scene_seconds`; cached.
+
+    A lower `height` makes a cheaper clip (a long one at 360p, say) named after it.
 
     Temporal noise stands in for camera noise, so that the file has a phone's bitrate
     (about 10 Mbit/s) and the decoder and encoder real work to do. The cut times go
     to the JSON sidecar next to it.
     """
-    out = out_dir / f"bench_{seconds}s.mp4"
+    out = out_dir / (
+        f"bench_{seconds}s.mp4" if height == 1080 else f"bench_{seconds}s_{height}p.mp4"
+    )
     sidecar = out.with_suffix(".json")
-    recipe = bench_hash(seconds, scene_seconds)
+    recipe = bench_hash(seconds, scene_seconds, height)
     if out.exists() and sidecar.exists() and json.loads(sidecar.read_text())["hash"] == recipe:
         return out
     out_dir.mkdir(parents=True, exist_ok=True)
-    w, h = 1920, 1080
+    w, h = height * 16 // 9 // 2 * 2, height
     # Irregular scene lengths (in whole frames) put the cuts at every frame phase, so
     # that frame skipping cannot land on them by luck.
     count = round(seconds / scene_seconds)

@@ -11,6 +11,7 @@ from tests.s3server import Bucket
 import videopipe as vp
 from videopipe import _locations as loc
 from videopipe._cli import main
+from videopipe._media import _scenes as scenes_module
 from videopipe.testing import FakeProvider, MemoryStore
 
 
@@ -29,9 +30,18 @@ def scratch_leftovers(root: Path) -> list[Path]:
 
 @pytest.mark.timeout(240)
 async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
-    media, bucket: Bucket, tmp_path: Path
+    media, bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Input and DATA_DIR in S3: every artefact is uploaded, recorded by URL, read once."""
+    found_stats: list[bool] = []  # per scene detection: did it read normalize's statistics?
+
+    def open_stats(path, **kwargs):
+        stats = scenes_module.open_stats.__wrapped__(path, **kwargs)
+        found_stats.append(stats is not None)
+        return stats
+
+    open_stats.__wrapped__ = scenes_module.open_stats  # type: ignore[attr-defined]
+    monkeypatch.setattr(scenes_module, "open_stats", open_stats)
     source = media["cuts.mp4"]
     bucket.fs.put_file(str(source), f"{bucket.name}/inputs/cuts.mp4")
     store, provider = MemoryStore(), FakeProvider()
@@ -53,6 +63,9 @@ async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
     assert f"{prefix}/processed/{vid}/normalized.mp4" in keys
     assert f"{prefix}/processed/{vid}/audio.wav" in keys
     assert f"{prefix}/subs/{vid}.srt" in keys
+    # The scene statistics travel with the video, and the scenes stage used them.
+    assert f"{prefix}/processed/{vid}/normalized.scenestats" in keys
+    assert found_stats == [True]
     assert {f"{prefix}/frames/{vid}/scene_{i:03d}.jpg" for i in range(4)} <= set(keys)
     assert not [k for k in keys if "chunks" in k or k.endswith(".part")]
     reads = loc.transfers().reads
@@ -65,6 +78,10 @@ async def test_a_video_in_a_bucket_runs_end_to_end_into_the_bucket(
 
     again = await pipeline(store, data).run(bucket.url("inputs", "cuts.mp4"))
     assert all(o.resumed for o in again.stages.values())
+    # A later run of the scenes stage alone downloads the statistics with the video.
+    redone = await pipeline(store, data).run(bucket.url("inputs", "cuts.mp4"), force={"scenes"})
+    assert redone.ok, redone
+    assert found_stats == [True, True]
 
     # The report's thumbnails are the frames in the bucket.
     report = await vp.write_report(store, vid, tmp_path / "reports")

@@ -1,11 +1,14 @@
 """Scene transitions against PySceneDetect's own detectors, run on the same FFmpeg-made clips.
 
 Each clip is made here with FFmpeg's `lavfi` sources: hard cuts; a fade out and a
-fade in through black; a fade to black at the end; cross-dissolves of 0.5, 1 and
-2 s (`xfade`); a picture change while the picture is dark; flashes; a slow pan.
+fade in through black, and through white; a fade to black, and to white, at the
+end; cross-dissolves of 0.5, 1 and 2 s (`xfade`); a picture change while the
+picture is dark; flashes; a slow pan.
 The reference is PySceneDetect's `AdaptiveDetector`, `ContentDetector` and
-`ThresholdDetector` at their defaults (and `add_final_scene=True` for the last),
-run in the test on the very file `detect_transitions` reads.
+`ThresholdDetector` at their defaults (and `add_final_scene=True` for the last;
+for white, its `Method.CEILING` at 255 - 12), run in the test on the very file
+`detect_transitions` reads. The scenes found from the statistics `normalize()`
+stores are the scenes found by decoding, on every clip.
 """
 
 from __future__ import annotations
@@ -33,13 +36,21 @@ from scenedetect.backends.pyav import VideoStreamAv
 from tests.conftest import cache_lock
 
 import videopipe as vp
-from videopipe._media import SceneSpan, detect_transitions, find_ffmpeg, normalize
+from videopipe._media import (
+    SceneSpan,
+    detect_transitions,
+    find_ffmpeg,
+    normalize,
+    scene_stats_path,
+)
+from videopipe._media._framestats import open_stats
 from videopipe.stages import DetectScenes, ExtractFrames, Normalize
 from videopipe.testing import MemoryStore
 
 FPS = 30
 W, H = 320, 240
 FRAME = 1 / FPS
+WHITE = 255 - 12  # ThresholdDetector's default threshold, mirrored for white
 
 
 def ffmpeg(*args: str) -> None:
@@ -56,6 +67,7 @@ SOURCES = {
     "testsrc": "testsrc=size={w}x{h}:rate={fps}",
     "smptehdbars": "smptehdbars=size={w}x{h}:rate={fps}",
     "black": "color=c=black:size={w}x{h}:rate={fps}",
+    "white": "color=c=white:size={w}x{h}:rate={fps}",
 }
 
 
@@ -111,6 +123,31 @@ def make_through_black(out: Path) -> Path:
             ("black", 0.5, ""),
             ("smptebars", 3.0, "fade=t=in:st=0:d=1"),
             ("mandelbrot", 2.0, ""),
+        ],
+    )
+
+
+def make_through_white(out: Path) -> Path:
+    """A fades to white over 2-3 s, 0.5 s of white, B fades in over 3.5-4.5 s; a cut at 6.5 s."""
+    return joined(
+        out,
+        [
+            ("testsrc2", 3.0, "fade=t=out:st=2:d=1:color=white"),
+            ("white", 0.5, ""),
+            ("smptebars", 3.0, "fade=t=in:st=0:d=1:color=white"),
+            ("mandelbrot", 2.0, ""),
+        ],
+    )
+
+
+def make_white_at_end(out: Path) -> Path:
+    """A cuts to B at 3 s; B fades to white over 4.5-5.5 s, then 1 s of white."""
+    return joined(
+        out,
+        [
+            ("testsrc2", 3.0, ""),
+            ("smptebars", 2.5, "fade=t=out:st=1.5:d=1:color=white"),
+            ("white", 1.0, ""),
         ],
     )
 
@@ -214,6 +251,8 @@ def make_cuts(out: Path) -> Path:
 CLIPS = {
     "cuts": make_cuts,
     "through_black": make_through_black,
+    "through_white": make_through_white,
+    "white_at_end": make_white_at_end,
     "cut_to_black": make_cut_to_black,
     "fade_at_end": make_fade_at_end,
     "dark_cut": make_dark_cut,
@@ -307,6 +346,13 @@ REFERENCES = {
         # dark_cut: its cut in the dark wins over the middle of the dark stretch
         [n for n in CLIPS if n not in ("flashes", "dark_cut")],
     ),
+    # Fades through white: the same detector with the threshold as a ceiling.
+    "threshold_white": (
+        lambda: ThresholdDetector(
+            threshold=WHITE, method=ThresholdDetector.Method.CEILING, add_final_scene=True
+        ),
+        [n for n in CLIPS if n not in ("flashes", "dark_cut")],
+    ),
 }
 
 
@@ -321,7 +367,7 @@ async def test_every_boundary_pyscenedetect_finds_is_found(clips, detector, clip
     for t in reference(clips[clip], make()):
         kind = explained(t, spans)
         assert kind is not None, (t, spans)
-        if detector == "threshold":
+        if detector.startswith("threshold"):
             assert kind in ("fade_in", "fade_out", "cut"), (t, kind, spans)
 
 
@@ -361,6 +407,50 @@ async def test_no_scene_is_black_frames_alone(clips, clip) -> None:
             if span.content_start + FRAME <= t < span.content_end - FRAME - 1e-6
         ]
         assert min(picture) >= 12 or clip == "dark_cut", (span, spans)
+
+
+@pytest.mark.parametrize("clip", ["through_white", "white_at_end"])
+async def test_no_scene_is_white_frames_alone(clips, clip) -> None:
+    """A white stretch is split between its neighbours like a black one."""
+    frames = brightness(clips[clip])
+    spans = await detect_transitions(clips[clip])
+    for span in spans:
+        inside = [value for t, value in frames if span.start <= t < span.end]
+        assert min(inside) < WHITE, (span, spans)
+        picture = [
+            value
+            for t, value in frames
+            if span.content_start + FRAME <= t < span.content_end - FRAME - 1e-6
+        ]
+        assert max(picture) < WHITE, (span, spans)
+
+
+async def test_fades_through_white_have_their_kinds_and_stretches(clips) -> None:
+    """Fade out to white, white, fade in: one boundary where ThresholdDetector (ceiling) puts it."""
+    ceiling = ThresholdDetector(threshold=WHITE, method=ThresholdDetector.Method.CEILING)
+    [middle] = reference(clips["through_white"], ceiling)
+    spans = await detect_transitions(clips["through_white"])
+    assert [round(s.start, 3) for s in spans][1:] == [pytest.approx(middle, abs=FRAME), 6.5]
+    assert [(s.transition_in, s.transition_out) for s in spans] == [
+        (None, "fade_out"),
+        ("fade_in", "cut"),
+        ("cut", None),
+    ]
+    # The white stretch (3-3.5 s, with the brightest end of each fade) lies between them.
+    assert 2.8 < spans[0].content_end < 3.0 < 3.5 < spans[1].content_start < 3.7, spans
+    [fade] = reference(
+        clips["white_at_end"],
+        ThresholdDetector(
+            threshold=WHITE, method=ThresholdDetector.Method.CEILING, add_final_scene=True
+        ),
+    )
+    spans = await detect_transitions(clips["white_at_end"])
+    assert [(s.transition_in, s.transition_out) for s in spans] == [
+        (None, "cut"),
+        ("cut", "fade_out"),
+    ]
+    assert near(spans[-1].content_end, fade), (fade, spans)
+    assert spans[-1].end == pytest.approx(6.5, abs=FRAME)
 
 
 async def test_fades_through_black_have_their_kinds_and_stretches(clips) -> None:
@@ -472,3 +562,14 @@ async def test_normalize_reports_its_progress_in_media_seconds(clips, tmp_path) 
     assert seen
     assert seen == sorted(seen)
     assert seen[-1] == pytest.approx(info.duration_sec, abs=0.1)
+
+
+@pytest.mark.parametrize("clip", list(CLIPS))
+async def test_scenes_from_the_normalize_pass_equal_scenes_from_decoding(clips, clip, tmp_path):
+    """Measured in normalize's own FFmpeg run, stored, read back: the same boundaries and kinds."""
+    video = tmp_path / "normalized.mp4"
+    stats = scene_stats_path(video)
+    await normalize(clips[clip], video, tmp_path / "audio.wav", scene_stats=stats)
+    assert open_stats(video) is not None
+    decoded = await detect_transitions(video, stats=False)
+    assert await detect_transitions(video) == decoded

@@ -8,6 +8,8 @@ loop never blocks.
 A module per concern, each importing only those listed before it:
 
 - `_probe`: `probe()`, `MediaInfo`, `check_limits()`, opening media with PyAV and its typed errors;
+- `_framestats`: the per-frame measures scene detection takes, and the stats
+  file `normalize()` writes them to (`scene_stats_path()`);
 - `_ffmpeg`: finding and running FFmpeg, and `normalize()`;
 - `_scenes`: `detect_scenes()`, `detect_transitions()`;
 - `_frames`: `extract_frames()` and the perceptual hashes;
@@ -28,6 +30,7 @@ from ._ffmpeg import (
     sweep_parts,
 )
 from ._frames import extract_frames, hamming, mark_duplicates, phash
+from ._framestats import scene_stats_path
 from ._probe import (
     MediaInfo,
     check_limits,
@@ -72,6 +75,7 @@ __all__ = [
     "phash",
     "probe",
     "run_ffmpeg",
+    "scene_stats_path",
     "speech_span",
     "sweep_parts",
     "target_size",

@@ -17,11 +17,14 @@ from collections import deque
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 
-from .._exceptions import FFmpegNotFound, InputTooLarge, MediaError
+from .._exceptions import FFmpegNotFound, InputTooLarge, MediaError, VideopipeError
+from ._framestats import Measures, StatsWriter, detector_size, i420_to_bgr
 from ._probe import MediaInfo, StrPath, probe, target_size
 
 # --- FFmpeg discovery -----------------------------------------------------------------------
@@ -125,6 +128,7 @@ async def run_ffmpeg(
     path: StrPath | None = None,
     ffmpeg: str | None = None,
     progress: Callable[[float], object] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> None:
     """Run FFmpeg with `args` as an async subprocess, and wait for it to finish.
 
@@ -139,6 +143,9 @@ async def run_ffmpeg(
         ffmpeg: The FFmpeg executable; by default `find_ffmpeg()`.
         progress: Called with the media seconds written so far, from FFmpeg's
             `-progress` reports (about twice a second), on the event loop.
+        pass_fds: File descriptors FFmpeg inherits (as `pipe:N` outputs). They
+            are closed here once FFmpeg started (or failed to), so a reader of
+            the other end sees the end of the data when FFmpeg exits.
 
     Raises:
         MediaError: FFmpeg exited with an error; the message ends with the last
@@ -146,12 +153,12 @@ async def run_ffmpeg(
         FFmpegNotFound: FFmpeg could not be started.
     """
     global _ffmpeg_call_count
-    executable = find_ffmpeg(ffmpeg)
-    command = [executable, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
-    if progress is not None:
-        command += ["-progress", "pipe:1"]
-    command += map(str, args)
     try:
+        executable = find_ffmpeg(ffmpeg)
+        command = [executable, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
+        if progress is not None:
+            command += ["-progress", "pipe:1"]
+        command += map(str, args)
         # Shielded: a cancellation landing between the fork and the return would leave a
         # process nobody kills. Cancellation is honoured at the first await after it.
         with anyio.CancelScope(shield=True):
@@ -160,6 +167,7 @@ async def run_ffmpeg(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL if progress is None else subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
             )
     except OSError as exc:
         raise FFmpegNotFound(
@@ -167,6 +175,9 @@ async def run_ffmpeg(
             "to a working FFmpeg executable.",
             path=path,
         ) from exc
+    finally:
+        for fd in pass_fds:
+            os.close(fd)
     _ffmpeg_call_count += 1
     tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
     try:
@@ -237,6 +248,7 @@ async def normalize(
     ffmpeg: str | None = None,
     max_output_bytes: int | None = None,
     progress: Callable[[float], object] | None = None,
+    scene_stats: StrPath | None = None,
 ) -> MediaInfo:
     """Transcode `src` to a 720p/30 fps H.264 + AAC MP4 and a 16 kHz mono WAV, in one FFmpeg run.
 
@@ -246,7 +258,14 @@ async def normalize(
     PCM, ready for speech recognition. A video without audio still normalizes:
     then no WAV is written (and a stale one is removed).
 
-    Both files are written under temporary names and renamed once FFmpeg
+    With `scene_stats`, the same run also measures every frame it encodes for
+    scene detection: FFmpeg splits the scaled frames into a second, small
+    (256 pixels on the long side) raw copy sent through a pipe, and a worker
+    thread computes each frame's statistics from it (see `detect_transitions`)
+    into a stats file bound to this MP4, so that detection need not decode it
+    again.
+
+    All files are written under temporary names and renamed once FFmpeg
     succeeded, so a failed or cancelled run never leaves a complete-looking output.
 
     Args:
@@ -261,6 +280,8 @@ async def normalize(
             run fails with `InputTooLarge` (`MAX_OUTPUT_BYTES`).
         progress: Called with the media seconds written so far, about twice a
             second (FFmpeg's `-progress`), on the event loop.
+        scene_stats: Where to write the per-frame scene statistics
+            (`scene_stats_path(video_out)`); `None` writes none.
 
     Returns:
         The probe of the normalized MP4 (`has_audio` tells whether the WAV exists).
@@ -278,14 +299,45 @@ async def normalize(
     video_out, audio_out = Path(video_out), Path(audio_out)
     video_tmp = _temp_sibling(video_out)
     audio_tmp = _temp_sibling(audio_out)
-    args = normalize_args(src, video_tmp, audio_tmp, info, height=height, fps=fps)
-    if max_output_bytes is not None:
-        # `-fs` applies to the output named after it: the MP4, the first one.
-        args[args.index("-map") : args.index("-map")] = ["-fs", str(max_output_bytes)]
     video_out.parent.mkdir(parents=True, exist_ok=True)
     audio_out.parent.mkdir(parents=True, exist_ok=True)
+    measured: _StatsPipe | None = None
     try:
-        await run_ffmpeg(args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg, progress=progress)
+        if scene_stats is not None:
+            size = target_size(info.width, info.height, height)
+            full = None if max_output_bytes is None else _reached(video_tmp, max_output_bytes)
+            measured = _StatsPipe(Path(scene_stats), fps=fps, video_size=size, stop=full)
+        args = normalize_args(
+            src,
+            video_tmp,
+            audio_tmp,
+            info,
+            height=height,
+            fps=fps,
+            stats_pipe=None if measured is None else measured.write_fd,
+        )
+        if max_output_bytes is not None:
+            # `-fs` applies to the output named after it: the MP4, the first one.
+            args[args.index("-map") : args.index("-map")] = ["-fs", str(max_output_bytes)]
+        run = partial(
+            run_ffmpeg, args, what=f"normalize {src}", path=src, ffmpeg=ffmpeg, progress=progress
+        )
+        if measured is None:
+            await run()
+        else:
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(anyio.to_thread.run_sync, measured.read)
+                    await run(pass_fds=[measured.take_write_fd()])
+            except BaseExceptionGroup as errors:
+                # FFmpeg's failure (or the reader's) as itself: a typed error, not a group.
+                first = next(
+                    (e for e in errors.exceptions if isinstance(e, VideopipeError)),
+                    errors.exceptions[0],
+                )
+                # Unless the reader hung up on a full MP4 (FFmpeg then fails on the pipe).
+                if not measured.stopped:
+                    raise first from first.__cause__
         if max_output_bytes is not None and video_tmp.stat().st_size >= max_output_bytes:
             raise InputTooLarge(
                 f"normalizing {src} reached the output limit of {max_output_bytes:,} bytes: "
@@ -299,12 +351,106 @@ async def normalize(
             os.replace(audio_tmp, audio_out)
         else:
             audio_out.unlink(missing_ok=True)
+        if measured is not None:
+            # Bound to the MP4's content (size, a hash of its ends): the rename keeps it.
+            measured.commit(video_tmp)
         # The video last: its presence is what says "normalized".
         os.replace(video_tmp, video_out)
     finally:
+        if measured is not None:
+            measured.close()
         video_tmp.unlink(missing_ok=True)
         audio_tmp.unlink(missing_ok=True)
     return replace(result, path=os.fspath(video_out))
+
+
+class _StatsPipe:
+    """The reading end of normalize's raw frame copy: measures each frame into a stats file."""
+
+    def __init__(
+        self,
+        out: Path,
+        *,
+        fps: int,
+        video_size: tuple[int, int],
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.size = detector_size(*video_size)
+        self._read_fd, self.write_fd = os.pipe()
+        self._read_open = self._write_open = True
+        self._stop = stop
+        self._fps = fps
+        self.stopped = False
+        """Whether `read` hung up because `stop()` said so."""
+        self._writer = StatsWriter(
+            out, _temp_sibling(out), fps=float(fps), video_size=video_size, size=self.size
+        )
+        self._measures = Measures(float(fps))
+        self._done = False
+
+    def take_write_fd(self) -> int:
+        """The write end, for `run_ffmpeg`, which closes it."""
+        self._write_open = False
+        return self.write_fd
+
+    def read(self) -> None:
+        """Measure frames until FFmpeg closes the pipe (in a worker thread).
+
+        Every second of video it asks `stop()`; when that says to (the MP4 hit
+        `MAX_OUTPUT_BYTES`, so FFmpeg stopped writing it), it hangs up, which
+        ends FFmpeg's other work on the frames at once.
+        """
+        width, height = self.size
+        frame_bytes = width * height * 3 // 2
+        buffer = bytearray(frame_bytes)
+        view = memoryview(buffer)
+        with open(self._read_fd, "rb", buffering=0, closefd=False) as pipe:
+            while True:
+                filled = 0
+                while filled < frame_bytes:
+                    count = pipe.readinto(view[filled:])
+                    if not count:
+                        break
+                    filled += count
+                if filled < frame_bytes:
+                    break  # the end (a partial frame only if FFmpeg failed)
+                image = i420_to_bgr(buffer, self.size)
+                self._writer.add(*self._measures.measure(image))
+                if self._stop is not None and self._writer.frames % self._fps == 0 and self._stop():
+                    self.stopped = True
+                    self._close_read()
+                    return
+        self._done = True
+
+    def _close_read(self) -> None:
+        if self._read_open:
+            self._read_open = False
+            os.close(self._read_fd)
+
+    def commit(self, video: Path) -> None:
+        """Finish the stats file, bound to `video`; after FFmpeg succeeded."""
+        if not self._done or not self._writer.frames:
+            raise MediaError(f"normalize measured no frame for {video}", path=video)
+        self._writer.commit(video)
+
+    def close(self) -> None:
+        """Release the pipe and drop the stats file if it was not committed."""
+        if self._write_open:
+            self._write_open = False
+            os.close(self.write_fd)
+        self._close_read()
+        self._writer.discard()
+
+
+def _reached(path: Path, limit: int) -> Callable[[], bool]:
+    """A check whether the file at `path` has grown to `limit` bytes."""
+
+    def check() -> bool:
+        with suppress(OSError):
+            return path.stat().st_size >= limit
+        return False
+
+    return check
 
 
 def normalize_args(
@@ -315,6 +461,7 @@ def normalize_args(
     *,
     height: int = 720,
     fps: int = 30,
+    stats_pipe: int | None = None,
 ) -> list[str]:
     """The FFmpeg arguments `normalize()` runs (after `-nostdin -hide_banner ...`).
 
@@ -327,6 +474,8 @@ def normalize_args(
         info: `probe(src)`.
         height: Largest shorter side of the output, in pixels.
         fps: Output frame rate.
+        stats_pipe: A file descriptor FFmpeg also writes the frames to, as raw
+            yuv420p shrunk to the scene detector's size (`detector_size`).
 
     Returns:
         The arguments, without the FFmpeg executable.
@@ -338,7 +487,16 @@ def normalize_args(
     chain = [rate, scale] if info.fps > fps else [scale, rate]
     video_filter = ",".join([*chain, "format=yuv420p"])
     # `V` (capital) skips attached pictures: cover art is not the video.
-    args = ["-y", "-i", _ffmpeg_path(src), "-map", "0:V:0", "-vf", video_filter]
+    args = ["-y", "-i", _ffmpeg_path(src)]
+    if stats_pipe is None:
+        args += ["-map", "0:V:0", "-vf", video_filter]
+    else:
+        # The frames the MP4 gets, split before encoding: the small copy costs a
+        # scaler at 256 pixels, not a second decode.
+        small = "{}:{}".format(*detector_size(width, out_height))
+        graph = f"[0:V:0]{video_filter},split=2[video][copy];"
+        graph += f"[copy]scale={small}:flags=area,format=yuv420p[stats]"
+        args += ["-filter_complex", graph, "-map", "[video]"]
     args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
     if info.has_audio:
         args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k"]
@@ -346,6 +504,8 @@ def normalize_args(
     if info.has_audio:
         args += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le"]
         args += ["-f", "wav", _ffmpeg_path(audio_out)]
+    if stats_pipe is not None:
+        args += ["-map", "[stats]", "-f", "rawvideo", "-pix_fmt", "yuv420p", f"pipe:{stats_pipe}"]
     return args
 
 

@@ -1,16 +1,17 @@
-"""Scene detection: hard cuts, fades through black and cross-dissolves in one decode.
+"""Scene detection: hard cuts, fades through black or white, and cross-dissolves.
 
 PySceneDetect's `AdaptiveDetector` finds the cuts, `_Flashes` drops those the
 picture comes back from; fades follow `ThresholdDetector`'s rule on each frame's
-mean, and `_Dissolves` finds cross-dissolves. Frames are decoded with PyAV in a
-worker thread and shrunk before the detectors see them.
+mean, and `_Dissolves` finds cross-dissolves. They see each frame through the
+measures of `_framestats` (taken on a shrunk copy): read from the stats file
+`normalize()` wrote, or computed from frames decoded with PyAV, in a worker thread.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -22,16 +23,17 @@ from .._exceptions import CorruptMedia, InputTooLarge
 from .._imports import quiet_tqdm_import
 from .._models import TransitionKind
 from .._sync import cancel_point
-from ._probe import StrPath, _check_file, _even, _open_video, _reason
+from ._framestats import Measures, StaleStats, detector_size, open_stats
+from ._probe import StrPath, _check_file, _open_video, _reason
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-# Measured on the generated fixtures (see benchmarks/bench_media.py): frames this
-# small keep every cut within one frame and make colour conversion nearly free.
-_SCENE_WIDTH = 256
 # ThresholdDetector's default: a frame whose mean 8-bit value is below this is black.
 _BLACK = 12.0
+# Its mirror for white (ThresholdDetector's `Method.CEILING` at 255 - 12): a frame whose
+# mean is at least this is white.
+_WHITE = 255.0 - _BLACK
 # A stretch is entered or left by a cut, not a fade, when the picture on the other
 # side is at least this bright: a fade steps down a little at a time.
 _ABRUPT = 2 * _BLACK
@@ -49,9 +51,9 @@ class SceneSpan(NamedTuple):
     transition_out: TransitionKind | None
     """`cut`, `fade_out` or `dissolve`; `None` when the video ends on this scene's picture."""
     content_start: float
-    """Where the picture starts: `start`, or the end of the black stretch it opens with."""
+    """Where the picture starts: `start`, or the end of the black or white stretch it opens with."""
     content_end: float
-    """Where the picture ends: `end`, or the start of the black stretch it closes with."""
+    """Where the picture ends: `end`, or the start of the black or white stretch it closes with."""
 
 
 async def detect_scenes(
@@ -62,6 +64,7 @@ async def detect_scenes(
     downscale: float | None = None,
     fade_detection: bool = True,
     max_frames: int | None = None,
+    stats: bool = True,
 ) -> list[tuple[float, float]]:
     """Split a video into scenes; return each scene's `(start, end)` in seconds.
 
@@ -79,6 +82,7 @@ async def detect_scenes(
         downscale=downscale,
         fade_detection=fade_detection,
         max_frames=max_frames,
+        stats=stats,
     )
     return [(span.start, span.end) for span in spans]
 
@@ -92,6 +96,7 @@ async def detect_transitions(
     fade_detection: bool = True,
     max_frames: int | None = None,
     progress: Callable[[float], object] | None = None,
+    stats: bool = True,
 ) -> list[SceneSpan]:
     """Split a video into scenes, and say how each boundary happens.
 
@@ -111,16 +116,24 @@ async def detect_transitions(
       black at the end ends the last scene (`transition_out="fade_out"`, its
       `content_end` where the picture goes black), and a fade in from black at the
       start begins the first.
+    - Fades through white, the same way: frames whose mean is at least 243
+      (`ThresholdDetector`'s `Method.CEILING` at 255 - 12) are white, and a white
+      stretch is split between its neighbours like a black one. A white stretch
+      shorter than a quarter of a second is a flash and splits nothing.
     - Cross-dissolves (the boundary is the middle of the dissolve, or the frame
       where `AdaptiveDetector` cuts inside it).
 
     A gradual boundary closer than `min_scene_len` to another is dropped, so a
     transition yields one boundary.
 
-    The video is decoded once with PyAV, in a worker thread that checks for
-    cancellation at every frame (a timeout or a worker's stop ends it within
-    milliseconds), and each frame is shrunk (256 pixels on its long side by
-    default) before the detectors see it.
+    The detectors see each frame through its measures (PySceneDetect's
+    `content_val`, its mean value, a thumbnail) taken on a copy shrunk to 256
+    pixels on its long side by default. When `normalize()` wrote them beside
+    the video (`normalized.scenestats`, from the frames it decoded anyway) and
+    they match this very file, they are read from there; otherwise the video is
+    decoded with PyAV. Either way the work runs in a worker thread that checks
+    for cancellation at every frame (a timeout or a worker's stop ends it within
+    milliseconds), and the scenes are the same.
     Times are presentation timestamps, so they are right on variable-frame-rate
     video too. The scenes cover the video without gaps; a video without any cut is
     one scene.
@@ -140,6 +153,8 @@ async def detect_transitions(
             second of video and once at the end, from the decoding thread: it must
             be quick and thread-safe (set a number; for async code, hand it over
             with `anyio.from_thread`).
+        stats: Read the per-frame statistics stored beside the video when they
+            are there and match it; `False` always decodes.
 
     Returns:
         The scenes in order, contiguous.
@@ -165,6 +180,7 @@ async def detect_transitions(
             fade_detection=fade_detection,
             max_frames=max_frames,
             progress=progress,
+            stats=stats,
         )
     )
 
@@ -180,6 +196,7 @@ class _Flashes:
 
     def __init__(self, window: int, *, back: float = 0.35) -> None:
         self._window = max(1, window)
+        self.window = self._window
         self._back = back
         self._recent: deque[tuple[int, npt.NDArray[np.float32]]] = deque(maxlen=self._window + 8)
         self._pending: list[tuple[int, npt.NDArray[np.float32], float, bool]] = []
@@ -295,11 +312,13 @@ class _Dissolves:
         last: npt.NDArray[np.float32],
         change: float,
     ) -> bool:
-        if float(first.mean()) < self._dark or float(last.mean()) < self._dark:
-            return False
-        gain = float(np.vdot(first, last) / max(float(np.vdot(first, first)), 1e-6))
-        if float(np.mean(np.abs(last - gain * first))) < 0.3 * change:
-            return False
+        for a, b in ((first, last), (255.0 - first, 255.0 - last)):
+            # A fade to or from black (or white): one end a scaled copy of the other.
+            if float(a.mean()) < self._dark or float(b.mean()) < self._dark:
+                return False
+            gain = float(np.vdot(a, b) / max(float(np.vdot(a, a)), 1e-6))
+            if float(np.mean(np.abs(b - gain * a))) < 0.3 * change:
+                return False
         residual = 0.0
         for quarter in (1, 2, 3):
             position = quarter / 4
@@ -341,84 +360,149 @@ def _detect_scenes(
     fade_detection: bool,
     max_frames: int | None,
     progress: Callable[[float], object] | None = None,
+    stats: bool = True,
 ) -> list[SceneSpan]:
-    import av
-    import cv2
-
-    with quiet_tqdm_import():
-        from scenedetect import AdaptiveDetector, FrameTimecode
-
     _check_file(path)
+    stored = open_stats(path, downscale=downscale) if stats else None
+    if stored is not None:
+        try:
+            return _analyse(
+                path,
+                stored.fps,
+                ((i / stored.fps, 1 / stored.fps, m) for i, m in enumerate(stored.records())),
+                threshold=threshold,
+                min_scene_len=min_scene_len,
+                fade_detection=fade_detection,
+                max_frames=max_frames,
+                progress=progress,
+            )
+        except StaleStats:
+            pass  # damaged after all: decode, as without a stats file
     with _open_video(path) as (container, stream):
         # Not `skip_loop_filter`, though it saves a fifth of H.264 decoding: without
         # deblocking, each keyframe's change in blockiness reads as a cut on still shots.
         stream.thread_type = "AUTO"
         # A float: what PySceneDetect 0.6 accepts too (0.7 also takes a Fraction).
         fps = float(stream.average_rate or stream.guessed_rate or 30)
-        width = int(stream.codec_context.width)
-        height = int(stream.codec_context.height)
-        factor = downscale if downscale else max(1.0, max(width, height) / _SCENE_WIDTH)
-        small = (_even(max(16, width / factor)), _even(max(16, height / factor)))
-        min_frames = max(1, round(min_scene_len * fps))
-        # Detectors get frame indices; indices map back to presentation times below,
-        # which keeps the times exact on variable frame rate video.
-        adaptive = AdaptiveDetector(adaptive_threshold=threshold, min_scene_len=min_frames)
-        flashes = _Flashes(round(fps / 4))
-        # Two window lengths: a 0.5 s dissolve fits in the short one, and each window
-        # of a 2 s one changes enough in the long one.
-        dissolves = (
-            [_Dissolves(round(fps / 4)), _Dissolves(round(fps / 2))] if fade_detection else None
+        size = detector_size(
+            int(stream.codec_context.width), int(stream.codec_context.height), downscale
         )
-        time_base = stream.time_base
-        origin = stream.start_time or 0
-        # Compact arrays: a 3-hour video is 324,000 frames.
-        times = array("d")
-        brightness = array("d")
-        end = reported = 0.0
-        try:
-            for frame in container.decode(stream):
-                cancel_point()
-                index = len(times)
-                if max_frames is not None and index >= max_frames:
-                    raise InputTooLarge(
-                        f"{path} has more than {max_frames:,} frames: raise "
-                        "MAX_DECODED_FRAMES to process it.",
-                        setting="MAX_DECODED_FRAMES",
-                        limit=max_frames,
-                        path=path,
-                    )
-                if frame.pts is not None and time_base:
-                    t = float((frame.pts - origin) * time_base)
-                else:
-                    t = times[-1] + 1 / fps if times else 0.0
-                times.append(t)
-                step = float(frame.duration * time_base) if frame.duration and time_base else 0.0
-                end = max(end, t + (step or 1 / fps))
-                if progress is not None and end >= reported + 1.0:
-                    reported = end
-                    progress(end)
-                image = _small_bgr(frame, small, cv2)
-                tiny = cv2.resize(image, (32, 18), interpolation=cv2.INTER_AREA)
-                thumbnail = np.asarray(tiny, dtype=np.float32)
-                flashes.push(index, thumbnail)
-                for cut in adaptive.process_frame(FrameTimecode(index, fps=fps), image):
-                    flashes.candidate(int(cut.frame_num))
-                if dissolves is not None:
-                    # ThresholdDetector's measure (the mean of the frame), in C.
-                    brightness.append(sum(cv2.mean(image)[:3]) / 3)
-                    for finder in dissolves:
-                        finder.push(index, thumbnail)
-        except av.error.FFmpegError as exc:
-            if not times:
-                raise CorruptMedia(
-                    f"{path}: no video frame decodes ({_reason(exc)}).", path=path
-                ) from exc
-        if not times:
-            raise CorruptMedia(f"{path}: the video stream holds no frame.", path=path)
-        for cut in adaptive.post_process(FrameTimecode(len(times) - 1, fps=fps)):
-            flashes.candidate(int(cut.frame_num))
-        if progress is not None and end > reported:
+        return _analyse(
+            path,
+            fps,
+            _decoded(path, container, stream, fps, size),
+            threshold=threshold,
+            min_scene_len=min_scene_len,
+            fade_detection=fade_detection,
+            max_frames=max_frames,
+            progress=progress,
+        )
+
+
+_Measured = tuple[float, float, tuple[float, float, "npt.NDArray[np.uint8]"]]
+
+
+def _decoded(
+    path: Path, container: Any, stream: Any, fps: float, size: tuple[int, int]
+) -> Iterator[_Measured]:
+    """`(time, duration, measures)` of each frame of `stream`, decoded with PyAV."""
+    import av
+    import cv2
+
+    measures = Measures(fps)
+    time_base = stream.time_base
+    origin = stream.start_time or 0
+    last: float | None = None
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is not None and time_base:
+                t = float((frame.pts - origin) * time_base)
+            else:
+                t = last + 1 / fps if last is not None else 0.0
+            last = t
+            step = float(frame.duration * time_base) if frame.duration and time_base else 0.0
+            yield t, step, measures.measure(_small_bgr(frame, size, cv2))
+    except av.error.FFmpegError as exc:
+        if last is None:
+            raise CorruptMedia(
+                f"{path}: no video frame decodes ({_reason(exc)}).", path=path
+            ) from exc
+
+
+def _scored_adaptive(threshold: float, min_frames: int) -> Any:
+    """PySceneDetect's `AdaptiveDetector`, fed each frame's `content_val` instead of the frame.
+
+    Set `.score` before each `process_frame`: the score `Measures` computed with
+    PySceneDetect's own `ContentDetector`, so the cuts are `AdaptiveDetector`'s.
+    """
+    from scenedetect import AdaptiveDetector
+
+    class ScoredAdaptive(AdaptiveDetector):  # type: ignore[misc]
+        score = 0.0
+
+        def _calculate_frame_score(self, timecode: Any, frame_img: Any) -> float:
+            return self.score
+
+    return ScoredAdaptive(adaptive_threshold=threshold, min_scene_len=min_frames)
+
+
+def _analyse(
+    path: Path,
+    fps: float,
+    frames: Iterator[_Measured],
+    *,
+    threshold: float,
+    min_scene_len: float,
+    fade_detection: bool,
+    max_frames: int | None,
+    progress: Callable[[float], object] | None,
+) -> list[SceneSpan]:
+    """The scenes of a video from the measures of its frames, decoded or stored."""
+    with quiet_tqdm_import():
+        from scenedetect import FrameTimecode
+
+    min_frames = max(1, round(min_scene_len * fps))
+    # Detectors get frame indices; indices map back to presentation times below,
+    # which keeps the times exact on variable frame rate video.
+    adaptive = _scored_adaptive(threshold, min_frames)
+    flashes = _Flashes(round(fps / 4))
+    # Two window lengths: a 0.5 s dissolve fits in the short one, and each window
+    # of a 2 s one changes enough in the long one.
+    dissolves = [_Dissolves(round(fps / 4)), _Dissolves(round(fps / 2))] if fade_detection else None
+    # Compact arrays: a 3-hour video is 324,000 frames.
+    times = array("d")
+    brightness = array("d")
+    end = reported = 0.0
+    for index, (t, step, (score, mean, tiny)) in enumerate(frames):
+        cancel_point()
+        if max_frames is not None and index >= max_frames:
+            raise InputTooLarge(
+                f"{path} has more than {max_frames:,} frames: raise "
+                "MAX_DECODED_FRAMES to process it.",
+                setting="MAX_DECODED_FRAMES",
+                limit=max_frames,
+                path=path,
+            )
+        times.append(t)
+        end = max(end, t + (step or 1 / fps))
+        if progress is not None and end >= reported + 1.0:
+            reported = end
             progress(end)
+        thumbnail = np.asarray(tiny, dtype=np.float32)
+        flashes.push(index, thumbnail)
+        adaptive.score = score
+        for cut in adaptive.process_frame(FrameTimecode(index, fps=fps), None):
+            flashes.candidate(int(cut.frame_num))
+        if dissolves is not None:
+            brightness.append(mean)
+            for finder in dissolves:
+                finder.push(index, thumbnail)
+    if not times:
+        raise CorruptMedia(f"{path}: the video stream holds no frame.", path=path)
+    for cut in adaptive.post_process(FrameTimecode(len(times) - 1, fps=fps)):
+        flashes.candidate(int(cut.frame_num))
+    if progress is not None and end > reported:
+        progress(end)
     cuts = [(min(i, len(times) - 1), flat) for i, flat in flashes.finish() if i > 0]
     if dissolves is None:
         found = [_Boundary(i, "cut", "cut") for i, _ in cuts]
@@ -428,7 +512,13 @@ def _detect_scenes(
         finder.finish()
         dissolve_spans += finder.spans
     return _spans(
-        _boundaries(cuts, brightness, _union(dissolve_spans), min_frames=min_frames),
+        _boundaries(
+            cuts,
+            brightness,
+            _union(dissolve_spans),
+            min_frames=min_frames,
+            min_white=flashes.window + 1,
+        ),
         times,
         end,
         min_gap=min_scene_len,
@@ -459,38 +549,55 @@ class _Boundary(NamedTuple):
     content_start: int | None = None  # the first picture after a black stretch, if any
 
 
-def _dark_runs(brightness: array[float]) -> list[tuple[int, int]]:
-    """`(first, after)` frame indices of each run of black frames."""
-    runs, first = [], None
-    for index, value in enumerate(brightness):
-        if value < _BLACK:
-            if first is None:
-                first = index
-        elif first is not None:
-            runs.append((first, index))
-            first = None
-    if first is not None:
-        runs.append((first, len(brightness)))
+def _shade(value: float) -> int:
+    """0 for a picture, 1 for a black frame, 2 for a white one."""
+    return 1 if value < _BLACK else 2 if value >= _WHITE else 0
+
+
+def _abrupt(value: float, shade: int) -> bool:
+    """Whether a frame of mean `value` next to a stretch of `shade` is a cut away from it.
+
+    A fade steps towards black (or white) a little at a time; a picture at
+    least `_ABRUPT` away from the stretch's side is a cut.
+    """
+    return value >= _ABRUPT if shade == 1 else value <= 255.0 - _ABRUPT
+
+
+def _flat_runs(brightness: array[float], min_white: int) -> list[tuple[int, int]]:
+    """`(first, after)` frame indices of each black stretch, and each white one.
+
+    A white stretch shorter than `min_white` frames is a flash (a white frame, a
+    photographer's flash), not a stretch: it splits nothing.
+    """
+    runs, first, shade = [], 0, 0
+    for index, value in enumerate([*brightness, 128.0]):
+        now = _shade(value)
+        if now != shade:
+            if shade == 1 or (shade == 2 and index - first >= min_white):
+                runs.append((first, index))
+            first, shade = index, now
     return runs
 
 
 def _lead(brightness: array[float]) -> tuple[int, TransitionKind] | None:
-    """Where the picture starts, and how, when the video opens on black."""
+    """Where the picture starts, and how, when the video opens on black or white."""
+    shade = _shade(brightness[0]) if brightness else 0
     first = 0
-    while first < len(brightness) and brightness[first] < _BLACK:
+    while first < len(brightness) and shade and _shade(brightness[first]) == shade:
         first += 1
     if 0 < first < len(brightness):
-        return first, "cut" if brightness[first] >= _ABRUPT else "fade_in"
+        return first, "cut" if _abrupt(brightness[first], shade) else "fade_in"
     return None
 
 
 def _tail(brightness: array[float]) -> tuple[int, TransitionKind] | None:
-    """Where the picture ends, and how, when the video closes on black."""
+    """Where the picture ends, and how, when the video closes on black or white."""
+    shade = _shade(brightness[-1]) if brightness else 0
     last = len(brightness)
-    while last > 0 and brightness[last - 1] < _BLACK:
+    while last > 0 and shade and _shade(brightness[last - 1]) == shade:
         last -= 1
     if 0 < last < len(brightness):
-        return last, "cut" if brightness[last - 1] >= _ABRUPT else "fade_out"
+        return last, "cut" if _abrupt(brightness[last - 1], shade) else "fade_out"
     return None
 
 
@@ -500,9 +607,10 @@ def _boundaries(
     dissolve_spans: list[tuple[int, int]],
     *,
     min_frames: int,
+    min_white: int,
 ) -> list[_Boundary]:
     """The cuts, fades and dissolves of a video, from what the decode loop measured."""
-    runs = _dark_runs(brightness)
+    runs = _flat_runs(brightness, min_white)
     dark = [False] * len(brightness)
     run_of: dict[int, int] = {}
     for number, (first, after) in enumerate(runs):
@@ -530,8 +638,9 @@ def _boundaries(
     for number, (first, after) in enumerate(runs):
         if first == 0 or after == len(brightness):
             continue  # the video opens or closes on black: see _lead and _tail
-        out: TransitionKind = "cut" if brightness[first - 1] >= _ABRUPT else "fade_out"
-        into: TransitionKind = "cut" if brightness[after] >= _ABRUPT else "fade_in"
+        shade = _shade(brightness[first])
+        out: TransitionKind = "cut" if _abrupt(brightness[first - 1], shade) else "fade_out"
+        into: TransitionKind = "cut" if _abrupt(brightness[after], shade) else "fade_in"
         if number in in_the_dark:
             found.append(_Boundary(in_the_dark[number], out, into, 0, first, after))
         elif after - last_fade_in >= min_frames:  # ThresholdDetector's rule and placement

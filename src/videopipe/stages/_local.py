@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import anyio.to_thread
 
 from .. import _media as media
+from .._exceptions import InputNotFound, ObjectStoreError
+from .._locations import is_url
 from .._models import Frame, Scene, frame_id, scene_id
 from .._stage import FRAMES, NORMALIZE, SCENES, StageContext
 from .._sync import cancel_point
@@ -21,6 +25,37 @@ def _normalized_path(ctx: StageContext) -> str:
     if ctx.video.normalized_path is None:  # pragma: no cover - normalize always sets it
         raise RuntimeError(f"video {ctx.video.id} has no normalized file: run 'normalize' first")
     return ctx.video.normalized_path
+
+
+def _stats_location(video_location: str) -> str:
+    """Where `Normalize` published the scene statistics of the video at `video_location`."""
+    suffix = PurePosixPath(video_location).suffix
+    stem = video_location[: -len(suffix)] if suffix else video_location
+    return stem + media.scene_stats_path("v.mp4").suffix
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copyfile(source, dest)
+
+
+async def _stats_beside(ctx: StageContext, location: str, video: Path) -> None:
+    """Put the scene statistics published with the video at `location` beside its local copy.
+
+    `detect_transitions` looks for them beside the file it is given. When they
+    cannot be read (an older run, another normalize stage), it decodes instead.
+    """
+    beside = media.scene_stats_path(video)
+    if await anyio.Path(beside).exists():
+        return
+    try:
+        stats = await ctx.local_file(_stats_location(location))
+    except (InputNotFound, ObjectStoreError) as exc:
+        ctx.log.info("no scene statistics with %s (%s): decoding the video", location, exc)
+        return
+    await anyio.to_thread.run_sync(_link_or_copy, stats, beside)
 
 
 def _hashes(paths: list[Path], progress: Callable[[int], object] | None = None) -> list[str]:
@@ -39,6 +74,8 @@ class Normalize:
 
     Never upscales; keeps the aspect ratio; applies rotation metadata. A video
     without audio still normalizes (and `has_audio` is recorded as `False`).
+    The same pass writes the per-frame scene statistics beside the MP4
+    (`normalized.scenestats`), so `DetectScenes` need not decode it again.
 
     Args:
         height: The largest output height.
@@ -84,9 +121,15 @@ class Normalize:
             info=probed,
             max_output_bytes=settings.max_output_bytes,
             progress=functools.partial(ctx.report_progress, total=probed.duration_sec),
+            # What the scenes stage measures, from the frames this pass decodes anyway.
+            scene_stats=media.scene_stats_path(ctx.paths.normalized),
         )
         outputs = [ctx.paths.normalized, *([ctx.paths.audio] if info.has_audio else [])]
-        normalized, *audio = await ctx.publish(*outputs)
+        # The scene statistics travel with the video (to a bucket too), unrecorded:
+        # the scenes stage finds them beside it.
+        stats = media.scene_stats_path(ctx.paths.normalized)
+        extra = [stats] if await anyio.Path(stats).exists() else []
+        normalized, *audio = (await ctx.publish(*outputs, *extra))[: len(outputs)]
         await ctx.update_video(
             normalized_path=normalized,
             audio_path=audio[0] if audio else None,
@@ -108,7 +151,10 @@ class DetectScenes:
 
     PySceneDetect's `AdaptiveDetector` finds the cuts (flashes do not count),
     `ThresholdDetector`'s rule the fades through black, and a dissolve detector
-    the cross-dissolves. A black stretch is split between the scenes on either
+    the cross-dissolves. It reads the per-frame statistics `Normalize` stored
+    beside the video when they match it, and decodes the video only when they
+    are missing or stale (data from an older version, another normalize stage).
+    A black stretch is split between the scenes on either
     side (their `content_end` and `content_start` say where it lies), so no
     scene is black frames alone. A video with no cut is one scene. Writes `scenes`.
 
@@ -131,8 +177,12 @@ class DetectScenes:
     async def run(self, ctx: StageContext) -> list[Scene]:
         """Detect and store the scenes of the normalized video."""
         min_scene_len = self.min_scene_len or ctx.settings.scene_min_len_sec
+        location = _normalized_path(ctx)
+        video = await ctx.local_file(location)
+        if is_url(location):
+            await _stats_beside(ctx, location, video)
         spans = await media.detect_transitions(
-            await ctx.local_file(_normalized_path(ctx)),
+            video,
             min_scene_len=min_scene_len,
             max_frames=ctx.settings.max_decoded_frames,
             progress=ctx.report_progress,
