@@ -58,7 +58,7 @@ def test_phash_equals_imagehash_on_real_and_synthetic_frames(media, tmp_path: Pa
     differ = []
     for i, (label, image) in enumerate(images):
         path = tmp_path / f"{i}.png"  # lossless: both hash the same pixels
-        image.save(path)
+        image.save(path, compress_level=1)  # fast; still lossless
         expected = str(imagehash.phash(image))
         if phash(path) != expected:
             differ.append(f"{label}: {phash(path)} != imagehash {expected}")
