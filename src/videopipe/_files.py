@@ -22,7 +22,7 @@ from ._inputs import content_id
 from ._locations import fetch, is_url, local_path, location_size, name_of, publish
 from ._scratch import Scratch
 
-__all__ = ["RunInputs", "StageFiles"]
+__all__ = ["RunInputs", "StageFiles", "link_or_copy"]
 
 _UPLOADS = 4
 """Most uploads of one stage at once."""
@@ -181,11 +181,12 @@ class RunInputs:
         if self._dir is None:
             self._dir = await self._stack.enter_async_context(self.scratch.directory())
         dest = self._dir / f"out-{len(self.fetched)}-{source.name}"
-        await anyio.to_thread.run_sync(_link_or_copy, source, dest)
+        await anyio.to_thread.run_sync(link_or_copy, source, dest)
         self.fetched[location] = dest
 
 
-def _link_or_copy(source: Path, dest: Path) -> None:
+def link_or_copy(source: Path, dest: Path) -> None:
+    """Make `dest` the same file as `source`: a hard link, or a copy where none can be made."""
     try:
         os.link(source, dest)
     except OSError:  # another filesystem, or one without hard links

@@ -197,14 +197,7 @@ def _remote_size(location: str, storage_options: Mapping[str, Any]) -> int:
             response = httpx.head(location, follow_redirects=True, timeout=60)
         except httpx.HTTPError as exc:
             raise _failure("reach", location, exc) from exc
-        if response.status_code in (403, 404, 410):
-            raise InputNotFound(
-                f"video not found: {location} (HTTP {response.status_code})", path=location
-            )
-        if response.is_error:
-            raise ObjectStoreError(
-                f"could not read {location}: HTTP {response.status_code}", location=location
-            )
+        _check_http(response, location)
         return int(response.headers.get("content-length", -1))
     fs, path = _filesystem(location, storage_options)
     try:
@@ -308,17 +301,22 @@ def _blocks(location: str, storage_options: Mapping[str, Any], size: int | None 
             yield block
 
 
+def _check_http(response: httpx.Response, location: str) -> None:
+    """Raise the typed error an HTTP answer about `location` means, if it is one."""
+    if response.status_code in (403, 404, 410):
+        raise InputNotFound(
+            f"video not found: {location} (HTTP {response.status_code})", path=location
+        )
+    if response.is_error:
+        raise ObjectStoreError(
+            f"could not read {location}: HTTP {response.status_code}", location=location
+        )
+
+
 def _http_blocks(location: str) -> Any:
     try:
         with httpx.stream("GET", location, follow_redirects=True, timeout=60) as response:
-            if response.status_code in (403, 404, 410):
-                raise InputNotFound(
-                    f"video not found: {location} (HTTP {response.status_code})", path=location
-                )
-            if response.is_error:
-                raise ObjectStoreError(
-                    f"could not read {location}: HTTP {response.status_code}", location=location
-                )
+            _check_http(response, location)
             yield from response.iter_bytes(_CHUNK)
     except httpx.HTTPError as exc:
         raise _failure("read", location, exc) from exc

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -13,6 +11,7 @@ import anyio.to_thread
 
 from .. import _media as media
 from .._exceptions import InputNotFound, ObjectStoreError
+from .._files import link_or_copy
 from .._locations import is_url
 from .._models import Frame, Scene, frame_id, scene_id
 from .._stage import FRAMES, NORMALIZE, SCENES, StageContext
@@ -34,13 +33,6 @@ def _stats_location(video_location: str) -> str:
     return stem + media.scene_stats_path("v.mp4").suffix
 
 
-def _link_or_copy(source: Path, dest: Path) -> None:
-    try:
-        os.link(source, dest)
-    except OSError:  # another filesystem, or one without hard links
-        shutil.copyfile(source, dest)
-
-
 async def _stats_beside(ctx: StageContext, location: str, video: Path) -> None:
     """Put the scene statistics published with the video at `location` beside its local copy.
 
@@ -55,7 +47,7 @@ async def _stats_beside(ctx: StageContext, location: str, video: Path) -> None:
     except (InputNotFound, ObjectStoreError) as exc:
         ctx.log.info("no scene statistics with %s (%s): decoding the video", location, exc)
         return
-    await anyio.to_thread.run_sync(_link_or_copy, stats, beside)
+    await anyio.to_thread.run_sync(link_or_copy, stats, beside)
 
 
 def _hashes(paths: list[Path], progress: Callable[[int], object] | None = None) -> list[str]:
