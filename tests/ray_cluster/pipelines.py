@@ -7,7 +7,8 @@ actor unpickles these factories by reference, as it would a user's module.
   each time the stage really runs (a resumed stage is loaded, not run), so one
   line means "paid once".
 - `Hold` (after `normalize`) stops a video whose `SIDE/{video}.hold` exists, on
-  its first attempt only: it writes its process ID to `SIDE/{video}.held` and
+  its first attempt only: it writes its process ID and its Ray task's name to
+  `SIDE/{video}.held` and
   waits for ever, for the test to kill that process or cancel the run. Any
   later attempt passes. `HoldOnDoomed` holds every video whose first attempt
   runs on the doomed node (see `doomed_node` in the conftest), and only those.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import ray
 
 import videopipe as vp
 from videopipe.stages import Normalize
@@ -79,7 +81,9 @@ class Hold:
         append(self.side / f"{vid}.hold-runs", str(os.getpid()))
         held = self.side / f"{vid}.held"
         if (self.side / f"{vid}.hold").exists() and not held.exists():
-            append(held, str(os.getpid()))
+            # The task's name as the dashboard shows it (`ray.util.state` needs the dashboard,
+            # which the test cluster runs without): `PID NAME`.
+            append(held, f"{os.getpid()} {ray.get_runtime_context().get_task_name()}")
             await anyio.sleep_forever()
         return {"held": 0}
 

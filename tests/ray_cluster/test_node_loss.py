@@ -76,7 +76,9 @@ async def test_a_node_lost_mid_video_the_run_ends_on_the_rest_and_pays_nothing_t
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         held = await _held(side)
-        pid = int((side / f"{held}.held").read_text().split()[0])
+        pid_text, task_name = (side / f"{held}.held").read_text().split()
+        pid = int(pid_text)
+        assert task_name == f"videopipe:{held}"  # the name the Ray dashboard shows
         assert _descends(pid, doomed_node.pid)  # the held video runs on the doomed node
         # The whole node at once: `ray start`, the raylet and the rest of its process group,
         # and the actor's worker (Ray puts each worker in a process group of its own).
