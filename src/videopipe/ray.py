@@ -272,8 +272,7 @@ class _Fleet:
                 total=await self._total(), unit="video", disable=not self.options.progress
             ) as self._bar:
                 await self._loop()
-            for name, actor in zip(self.names, self.actors, strict=True):
-                self.run.metrics[name] = await actor.metrics.remote()
+            await self._collect_metrics(ray)
             if self.batch_id is not None:
                 self.run.status = await self.queue.batch_status(self.batch_id)
         finally:
@@ -281,6 +280,16 @@ class _Fleet:
                 await self._shut_down(ray)
         self.run.elapsed_sec = time.perf_counter() - started
         return self.run
+
+    async def _collect_metrics(self, ray: ModuleType) -> None:
+        """Each live actor's metrics into `run.metrics`; a lost actor (a node gone) has none."""
+        for index, (name, actor) in enumerate(zip(self.names, self.actors, strict=True)):
+            if index in self._dead:
+                continue
+            try:
+                self.run.metrics[name] = await actor.metrics.remote()
+            except ray.exceptions.RayActorError as exc:  # died after its last job
+                logger.warning("no metrics from actor %s, which is lost: %s", name, exc)
 
     async def _total(self) -> int | None:
         if self.batch_id is None:
@@ -403,9 +412,10 @@ class _Fleet:
                 ray.cancel(ref)
             with anyio.move_on_after(10), contextlib.suppress(Exception):
                 await ref
-        for actor in self.actors:
-            with anyio.move_on_after(10), contextlib.suppress(Exception):
-                await actor.close.remote()
+        for index, actor in enumerate(self.actors):
+            if index not in self._dead:  # a lost actor would keep `close` waiting
+                with anyio.move_on_after(10), contextlib.suppress(Exception):
+                    await actor.close.remote()
             with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
 

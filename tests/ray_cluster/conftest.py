@@ -103,7 +103,9 @@ def ray_cluster() -> Iterator[str]:
                         args = ["--head", f"--port={gcs}", "--include-dashboard=false"]
                         args.append(f"--temp-dir={temp}")
                     else:
-                        args = [f"--address={address}"]
+                        # `vp_node`: one actor's place on a node that is not the head (see
+                        # `doomed_node`); other tests ask for no such resource.
+                        args = [f"--address={address}", '--resources={"vp_node": 1}']
                     log = temp / "nodes" / f"{name}-{attempt}.log"
                     node = _launch(args, log)
                     nodes.append(node)
@@ -132,10 +134,13 @@ def ray_cluster() -> Iterator[str]:
                 os.environ[name] = value
 
 
-def _launch(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _launch(
+    args: list[str], log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """`ray start --block ARGS` in a process group of its own, small, output into `log`."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         "RAY_USAGE_STATS_ENABLED": "0",
         **NO_TOKEN,
@@ -160,6 +165,34 @@ def _launch(args: list[str], log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+@pytest.fixture
+def doomed_node(ray_cluster: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A third raylet joined to the cluster for one test, which may kill it (its group).
+
+    It has one `vp_node`, as the second node has, so two actors asking for one
+    each land one on either; its processes see `VIDEOPIPE_TEST_DOOMED=1` (see
+    `tests.ray_cluster.pipelines.HoldOnDoomed`). Stopped by its process group.
+    """
+    logs = tmp_path / "doomed-logs"
+    logs.mkdir()
+    for attempt in range(3):
+        log = logs / f"doomed-{attempt}.log"
+        node = _launch(
+            [f"--address={ray_cluster}", '--resources={"vp_node": 1}'],
+            log,
+            {"VIDEOPIPE_TEST_DOOMED": "1"},
+        )
+        if _started(node, log):
+            break
+        _stop([node])
+    else:
+        unavailable("a third Ray node failed to start three times")
+    try:
+        yield node
+    finally:
+        _stop([node])
 
 
 def _started(node: subprocess.Popen[bytes], log: Path) -> bool:

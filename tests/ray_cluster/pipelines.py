@@ -7,9 +7,11 @@ actor unpickles these factories by reference, as it would a user's module.
   each time the stage really runs (a resumed stage is loaded, not run), so one
   line means "paid once".
 - `Hold` (after `normalize`) stops a video whose `SIDE/{video}.hold` exists, on
-  its first attempt only: it writes its process ID to `SIDE/{video}.held` and
+  its first attempt only: it writes its process ID and its Ray task's name to
+  `SIDE/{video}.held` and
   waits for ever, for the test to kill that process or cancel the run. Any
-  later attempt passes.
+  later attempt passes. `HoldOnDoomed` holds every video whose first attempt
+  runs on the doomed node (see `doomed_node` in the conftest), and only those.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import ray
 
 import videopipe as vp
 from videopipe.stages import Normalize
@@ -78,9 +81,20 @@ class Hold:
         append(self.side / f"{vid}.hold-runs", str(os.getpid()))
         held = self.side / f"{vid}.held"
         if (self.side / f"{vid}.hold").exists() and not held.exists():
-            append(held, str(os.getpid()))
+            # The task's name as the dashboard shows it (`ray.util.state` needs the dashboard,
+            # which the test cluster runs without): `PID NAME`.
+            append(held, f"{os.getpid()} {ray.get_runtime_context().get_task_name()}")
             await anyio.sleep_forever()
         return {"held": 0}
+
+
+class HoldOnDoomed(Hold):
+    """`Hold`, but only in a process of the doomed node (`VIDEOPIPE_TEST_DOOMED=1`)."""
+
+    async def run(self, ctx: vp.StageContext) -> dict[str, int]:
+        if os.environ.get("VIDEOPIPE_TEST_DOOMED") == "1":
+            await anyio.Path(self.side / f"{ctx.video.id}.hold").touch()
+        return await super().run(ctx)
 
 
 @dataclass(frozen=True)
@@ -94,9 +108,11 @@ class Default:
     side: str
     data_dir: str
     provider: str = "fake"
+    hold_on_doomed: bool = False
 
     def __call__(self, store: vp.Store) -> vp.Pipeline:
         side = Path(self.side)
         chosen = FakeProvider() if self.provider == "fake" else None
         pipeline = vp.Pipeline.default(store=store, provider=chosen, data_dir=self.data_dir)
-        return pipeline.replace(Counted(Normalize(), side)).add(Hold(side))  # type: ignore[arg-type]
+        hold = HoldOnDoomed(side) if self.hold_on_doomed else Hold(side)
+        return pipeline.replace(Counted(Normalize(), side)).add(hold)  # type: ignore[arg-type]
